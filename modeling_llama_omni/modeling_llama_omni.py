@@ -1,0 +1,759 @@
+# Copyright 2026 The llama-omni-hf authors. Licensed under the Apache License, Version 2.0.
+"""LLaMA-Omni (arXiv 2409.06666) as a transformers model.
+
+    speech -> Whisper encoder (frozen) -> speech adaptor (stack k frames, Linear -> ReLU -> Linear)
+           -> spliced into the LLM's input embeddings at the speech placeholder tokens
+           -> LLM -> text (lm_head)
+                  -> hidden states, upsampled x lambda -> CTC speech decoder (causal Transformer) -> speech units
+
+This file imports only torch, transformers and its sibling `configuration_llama_omni.py`, so that both can be
+copied into a model folder and loaded with `trust_remote_code=True` where this package is not installed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from transformers import AutoModel, GenerationMixin, PreTrainedModel
+from transformers.activations import ACT2FN
+from transformers.cache_utils import Cache
+from transformers.masking_utils import create_bidirectional_mask, create_causal_mask
+from transformers.modeling_outputs import BaseModelOutput, BaseModelOutputWithPast, ModelOutput
+from transformers.models.llama.modeling_llama import LlamaDecoderLayer, LlamaRotaryEmbedding
+from transformers.models.whisper.modeling_whisper import WhisperEncoder
+
+from .configuration_llama_omni import LlamaOmniConfig
+
+IGNORE_INDEX = -100
+
+# The Auto classes that resolve to this file's classes when a folder is loaded with trust_remote_code=True.
+REMOTE_CODE_AUTO_MAP = {
+    "AutoConfig": "configuration_llama_omni.LlamaOmniConfig",
+    "AutoModel": "modeling_llama_omni.LlamaOmniForConditionalGeneration",
+    "AutoModelForCausalLM": "modeling_llama_omni.LlamaOmniForConditionalGeneration",
+}
+REMOTE_CODE_FILES = ("configuration_llama_omni.py", "modeling_llama_omni.py")
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Outputs
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class LlamaOmniModelOutputWithPast(BaseModelOutputWithPast):
+    r"""
+    speech_embeddings (`torch.FloatTensor` of shape `(num_speech_tokens, hidden_size)`, *optional*):
+        The adaptor outputs that were spliced in at the speech placeholder positions (all clips, concatenated).
+    """
+
+    speech_embeddings: torch.FloatTensor | None = None
+
+
+@dataclass
+class LlamaOmniCausalLMOutputWithPast(ModelOutput):
+    r"""
+    loss (`torch.FloatTensor` of shape `()`, *optional*):
+        `text_loss + ctc_loss_weight * ctc_loss`, over the losses that could be computed.
+    text_loss (`torch.FloatTensor` of shape `()`, *optional*):
+        Next-token cross-entropy of the text response (when `labels` are given).
+    ctc_loss (`torch.FloatTensor` of shape `()`, *optional*):
+        CTC loss of the speech decoder against `unit_labels` (when given), summed and divided by the total number
+        of target units, as in the original LLaMA-Omni.
+    logits (`torch.FloatTensor` of shape `(batch_size, sequence_length, vocab_size)`):
+        Text logits.
+    ctc_logits (`torch.FloatTensor` of shape `(num_samples, num_frames, unit_vocab_size + 1)`, *optional*):
+        Speech decoder logits over the upsampled response frames (when `unit_labels` are given).
+    last_hidden_state (`torch.FloatTensor` of shape `(batch_size, sequence_length, hidden_size)`, *optional*):
+        The LLM's last hidden states (after its final norm): what the speech decoder reads.
+    """
+
+    loss: torch.FloatTensor | None = None
+    text_loss: torch.FloatTensor | None = None
+    ctc_loss: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    ctc_logits: torch.FloatTensor | None = None
+    past_key_values: Cache | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    attentions: tuple[torch.FloatTensor, ...] | None = None
+    last_hidden_state: torch.FloatTensor | None = None
+
+
+@dataclass
+class SpeechEncoderOutput(BaseModelOutput):
+    r"""
+    output_lengths (`torch.LongTensor` of shape `(batch_size,)`):
+        Number of valid encoder frames per clip (the rest is padding).
+    """
+
+    output_lengths: torch.LongTensor | None = None
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Building blocks
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+class LlamaOmniSpeechEncoder(WhisperEncoder):
+    """
+    The Whisper encoder, accepting any number of mel frames up to `2 * max_source_positions` (30 s) and a frame
+    mask, so that clips need not be padded to 30 s and a batch of clips of different lengths gives, for each
+    clip, exactly what the clip gives alone.
+
+    With a full 30 s input and no mask it computes exactly what transformers' `WhisperEncoder` computes; its
+    parameters have the same names, so Whisper checkpoints load into it as they are.
+    """
+
+    def _get_feat_extract_output_lengths(self, input_lengths: torch.LongTensor) -> torch.LongTensor:
+        """Number of encoder frames for `input_lengths` mel frames (conv2 has stride 2)."""
+        return (input_lengths - 1) // 2 + 1
+
+    def forward(
+        self,
+        input_features: torch.FloatTensor,
+        attention_mask: torch.LongTensor | None = None,
+        **kwargs,
+    ) -> SpeechEncoderOutput:
+        r"""
+        Args:
+            input_features (`torch.FloatTensor` of shape `(batch_size, num_mel_bins, num_frames)`):
+                Log-mel features (from `WhisperFeatureExtractor`); `num_frames <= 2 * max_source_positions`.
+            attention_mask (`torch.LongTensor` of shape `(batch_size, num_frames)`, *optional*):
+                1 for real mel frames, 0 for padding. Frames must be right-padded. Without it, every frame is real.
+
+        Returns:
+            `SpeechEncoderOutput` with `last_hidden_state` of shape `(batch_size, ceil(num_frames / 2), d_model)`
+            and `output_lengths`.
+        """
+        batch_size, _, num_frames = input_features.shape
+        max_frames = self.config.max_source_positions * self.conv1.stride[0] * self.conv2.stride[0]
+        if num_frames > max_frames:
+            raise ValueError(
+                f"The speech encoder accepts at most {max_frames} mel frames "
+                f"({max_frames // 100} s of audio), got {num_frames}."
+            )
+        if attention_mask is None:
+            attention_mask = torch.ones(batch_size, num_frames, dtype=torch.long, device=input_features.device)
+        frame_mask = attention_mask.to(input_features.device).bool()
+        input_lengths = frame_mask.long().sum(-1)
+
+        # Zero the padding before each convolution: a clip in a padded batch then sees, at its right edge, exactly
+        # the zero padding the convolution gives it when it runs alone.
+        hidden = input_features * frame_mask[:, None, :].to(input_features.dtype)
+        hidden = F.gelu(self.conv1(hidden))
+        hidden = hidden * frame_mask[:, None, :].to(hidden.dtype)
+        hidden = F.gelu(self.conv2(hidden))
+        hidden = hidden.permute(0, 2, 1)
+
+        seq_len = hidden.shape[1]
+        output_lengths = self._get_feat_extract_output_lengths(input_lengths)
+        hidden = hidden + self.embed_positions.weight[:seq_len].to(hidden.dtype)
+        hidden = F.dropout(hidden, p=self.dropout, training=self.training)
+
+        encoder_mask = torch.arange(seq_len, device=hidden.device)[None, :] < output_lengths[:, None]
+        attn_mask = None
+        if not bool(encoder_mask.all()):
+            attn_mask = create_bidirectional_mask(config=self.config, inputs_embeds=hidden, attention_mask=encoder_mask)
+        for layer in self.layers:
+            if self.training and self.layerdrop > 0.0 and torch.rand([]) < self.layerdrop:
+                continue
+            hidden = layer(hidden, attn_mask, **kwargs)
+        hidden = self.layer_norm(hidden)
+        return SpeechEncoderOutput(last_hidden_state=hidden, output_lengths=output_lengths)
+
+
+class LlamaOmniSpeechAdaptor(nn.Module):
+    """
+    The speech adaptor: concatenates every `k = speech_downsample_rate` consecutive encoder frames (frames left over
+    at the end are discarded, as in the original), then Linear -> ReLU -> Linear to the LLM's hidden size.
+    """
+
+    def __init__(self, config: LlamaOmniConfig):
+        super().__init__()
+        self.k = config.speech_downsample_rate
+        encoder_dim = config.speech_encoder_config.d_model
+        self.linear1 = nn.Linear(encoder_dim * self.k, config.speech_adaptor_hidden_size)
+        self.act = ACT2FN[config.speech_adaptor_hidden_act]
+        self.linear2 = nn.Linear(config.speech_adaptor_hidden_size, config.text_config.hidden_size)
+
+    def forward(self, encoder_hidden_states: torch.FloatTensor) -> torch.FloatTensor:
+        """`(batch, frames, d_model)` -> `(batch, frames // k, hidden_size)`."""
+        batch_size, num_frames, dim = encoder_hidden_states.shape
+        usable = num_frames - num_frames % self.k
+        stacked = encoder_hidden_states[:, :usable].reshape(batch_size, usable // self.k, dim * self.k)
+        return self.linear2(self.act(self.linear1(stacked)))
+
+
+class LlamaOmniCTCSpeechDecoder(nn.Module):
+    """
+    The non-autoregressive CTC speech decoder of LLaMA-Omni: the LLM's hidden states are upsampled (each repeated
+    `ctc_upsample_factor` times), projected, run through a few causal Llama layers (positions 0..T-1 over the
+    upsampled frames, the decoder config's RoPE) and projected to `unit_vocab_size + 1` classes (the last is the
+    CTC blank). There is no final norm (as in the released checkpoint).
+    """
+
+    def __init__(self, config: LlamaOmniConfig):
+        super().__init__()
+        decoder_config = config.speech_decoder_config
+        if decoder_config._attn_implementation is None:
+            # Not a PreTrainedModel of its own: follow the attention implementation chosen for the whole model.
+            decoder_config._attn_implementation_internal = config._attn_implementation
+        self.config = decoder_config
+        self.upsample_factor = config.ctc_upsample_factor
+        self.blank_id = config.unit_vocab_size
+        self.input_proj = nn.Linear(config.text_config.hidden_size, decoder_config.hidden_size)
+        self.layers = nn.ModuleList(
+            [LlamaDecoderLayer(decoder_config, layer_idx) for layer_idx in range(decoder_config.num_hidden_layers)]
+        )
+        self.rotary_emb = LlamaRotaryEmbedding(config=decoder_config)
+        self.output_proj = nn.Linear(decoder_config.hidden_size, config.unit_vocab_size + 1)
+
+    def upsample(
+        self, hidden_states: torch.FloatTensor, attention_mask: torch.LongTensor | None = None
+    ) -> tuple[torch.FloatTensor, torch.LongTensor | None]:
+        """Repeats each state `ctc_upsample_factor` times: `(batch, n, H)` -> `(batch, n * lambda, H)`."""
+        upsampled = hidden_states.repeat_interleave(self.upsample_factor, dim=1)
+        if attention_mask is not None:
+            attention_mask = attention_mask.repeat_interleave(self.upsample_factor, dim=1)
+        return upsampled, attention_mask
+
+    def forward(
+        self,
+        hidden_states: torch.FloatTensor,
+        attention_mask: torch.LongTensor | None = None,
+        past_key_values: Cache | None = None,
+        use_cache: bool = False,
+    ) -> torch.FloatTensor:
+        r"""
+        Args:
+            hidden_states (`torch.FloatTensor` of shape `(batch_size, num_states, llm_hidden_size)`):
+                LLM hidden states, one per text token, right-padded.
+            attention_mask (`torch.LongTensor` of shape `(batch_size, num_states)`, *optional*):
+                1 for real states, 0 for padding.
+            past_key_values (`Cache`, *optional*):
+                A cache over the upsampled frames already decoded (for incremental decoding); positions continue
+                after them.
+
+        Returns:
+            `torch.FloatTensor` of shape `(batch_size, num_states * ctc_upsample_factor, unit_vocab_size + 1)`:
+            CTC logits over the upsampled frames.
+        """
+        frames, frame_mask = self.upsample(hidden_states, attention_mask)
+        frames = self.input_proj(frames)
+        past_seen = past_key_values.get_seq_length() if past_key_values is not None else 0
+        position_ids = (torch.arange(frames.shape[1], device=frames.device) + past_seen).unsqueeze(0)
+        if frame_mask is not None and past_seen > 0:
+            frame_mask = torch.cat([frame_mask.new_ones(frame_mask.shape[0], past_seen), frame_mask], dim=1)
+        causal_mask = create_causal_mask(
+            config=self.config,
+            inputs_embeds=frames,
+            attention_mask=frame_mask,
+            past_key_values=past_key_values,
+            position_ids=position_ids,
+        )
+        position_embeddings = self.rotary_emb(frames, position_ids=position_ids)
+        for layer in self.layers:
+            frames = layer(
+                frames,
+                attention_mask=causal_mask,
+                position_ids=position_ids,
+                past_key_values=past_key_values,
+                use_cache=use_cache,
+                position_embeddings=position_embeddings,
+            )
+        return self.output_proj(frames)
+
+    def ctc_loss(
+        self, logits: torch.FloatTensor, frame_lengths: torch.LongTensor, unit_labels: torch.LongTensor
+    ) -> torch.FloatTensor:
+        """
+        CTC loss (sum over the batch, divided by the total number of target units; infinite losses zeroed), as in
+        the original training code.
+
+        Args:
+            logits: `(batch, frames, unit_vocab_size + 1)`.
+            frame_lengths: `(batch,)` number of valid frames per sample.
+            unit_labels: `(batch, max_units)` target units, padded with any negative value.
+        """
+        log_probs = F.log_softmax(logits.float(), dim=-1).transpose(0, 1)
+        target_mask = unit_labels >= 0
+        target_lengths = target_mask.long().sum(-1)
+        targets = unit_labels[target_mask]
+        loss = F.ctc_loss(
+            log_probs,
+            targets,
+            frame_lengths,
+            target_lengths,
+            blank=self.blank_id,
+            reduction="sum",
+            zero_infinity=True,
+        )
+        return loss / target_lengths.sum().clamp(min=1)
+
+
+def ctc_greedy_collapse(frame_ids: list[int], blank_id: int, previous: int | None = None) -> list[int]:
+    """
+    Greedy CTC decoding of a frame-wise argmax: merges consecutive repeats, then drops blanks.
+
+    Args:
+        frame_ids: argmax class per frame.
+        blank_id: the CTC blank.
+        previous: the class of the frame just before `frame_ids` (to merge repeats across chunk boundaries when
+            decoding incrementally), or `None` at the start.
+    """
+    units = []
+    for frame_id in frame_ids:
+        if frame_id != previous and frame_id != blank_id:
+            units.append(frame_id)
+        previous = frame_id
+    return units
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Pretrained model
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+class LlamaOmniPreTrainedModel(PreTrainedModel):
+    config: LlamaOmniConfig
+    config_class = LlamaOmniConfig
+    base_model_prefix = "model"
+    input_modalities = ("audio", "text")
+    main_input_name = "input_ids"
+    supports_gradient_checkpointing = True
+    _no_split_modules = ["WhisperEncoderLayer", "LlamaDecoderLayer", "Qwen2DecoderLayer"]
+    _skip_keys_device_placement = ["past_key_values"]
+    _supports_flash_attn = True
+    _supports_sdpa = True
+    _supports_flex_attn = True
+    _supports_attention_backend = True
+    _can_compile_fullgraph = False
+
+    def save_pretrained(self, save_directory: str | os.PathLike, *args, remote_code: bool = False, **kwargs):
+        """
+        `PreTrainedModel.save_pretrained`, plus, with `remote_code=True`, the code files and `auto_map` that let
+        `AutoModel.from_pretrained(save_directory, trust_remote_code=True)` load the folder where this package is
+        not installed.
+        """
+        super().save_pretrained(save_directory, *args, **kwargs)
+        if remote_code:
+            write_remote_code(save_directory)
+
+
+def write_remote_code(save_directory: str | os.PathLike) -> None:
+    """
+    Copies `configuration_llama_omni.py` and `modeling_llama_omni.py` into `save_directory` and adds their
+    `auto_map` to its `config.json`.
+
+    Raises:
+        FileNotFoundError: if `save_directory` has no `config.json`.
+    """
+    config_path = os.path.join(save_directory, "config.json")
+    if not os.path.isfile(config_path):
+        raise FileNotFoundError(f"{save_directory} has no config.json: save the model there first.")
+    here = os.path.dirname(os.path.abspath(__file__))
+    for name in REMOTE_CODE_FILES:
+        source, target = os.path.join(here, name), os.path.join(save_directory, name)
+        if os.path.abspath(source) != os.path.abspath(target):
+            shutil.copyfile(source, target)
+    with open(config_path, encoding="utf-8") as f:
+        config = json.load(f)
+    config["auto_map"] = {**config.get("auto_map", {}), **REMOTE_CODE_AUTO_MAP}
+    with open(config_path, "w", encoding="utf-8") as f:
+        json.dump(config, f, indent=2, sort_keys=True)
+        f.write("\n")
+
+
+class LlamaOmniModel(LlamaOmniPreTrainedModel):
+    """
+    Speech encoder + speech adaptor + LLM backbone (no heads). Speech embeddings replace the speech placeholder
+    tokens of `input_ids`; returns the LLM's last hidden state.
+    """
+
+    def __init__(self, config: LlamaOmniConfig):
+        super().__init__(config)
+        self.speech_encoder = LlamaOmniSpeechEncoder(config.speech_encoder_config)
+        self.speech_adaptor = LlamaOmniSpeechAdaptor(config)
+        self.language_model = AutoModel.from_config(config.text_config)
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Module:
+        return self.language_model.get_input_embeddings()
+
+    def set_input_embeddings(self, value: nn.Module) -> None:
+        self.language_model.set_input_embeddings(value)
+
+    def _check_input_features(self, input_features: torch.Tensor, feature_attention_mask: torch.Tensor | None):
+        if input_features.dim() != 3:
+            raise ValueError(
+                "input_features must have shape (num_clips, num_mel_bins, num_frames), got "
+                f"{tuple(input_features.shape)}"
+            )
+        num_mel_bins = self.config.speech_encoder_config.num_mel_bins
+        if input_features.shape[1] != num_mel_bins:
+            raise ValueError(
+                f"input_features has {input_features.shape[1]} mel bins but the speech encoder expects "
+                f"{num_mel_bins}: use the feature extractor saved with this model."
+            )
+        if not torch.is_floating_point(input_features):
+            raise ValueError(f"input_features must be a float tensor, got {input_features.dtype}")
+        if not bool(torch.isfinite(input_features).all()):
+            raise ValueError("input_features contains NaN or inf values")
+        if self.config.pad_to_30s:
+            expected = self.config.speech_encoder_config.max_source_positions * 2
+            if input_features.shape[-1] != expected:
+                raise ValueError(
+                    f"This checkpoint expects every clip padded to 30 s ({expected} mel frames), got "
+                    f"{input_features.shape[-1]}: use a processor with pad_to_30s=True."
+                )
+        if feature_attention_mask is not None and feature_attention_mask.shape != (
+            input_features.shape[0],
+            input_features.shape[-1],
+        ):
+            raise ValueError(
+                f"feature_attention_mask has shape {tuple(feature_attention_mask.shape)} but input_features has "
+                f"{input_features.shape[0]} clips of {input_features.shape[-1]} frames"
+            )
+
+    def num_speech_embeddings(self, num_frames: torch.LongTensor) -> torch.LongTensor:
+        """Number of speech embeddings the adaptor gives for clips of `num_frames` mel frames."""
+        encoder_lengths = self.speech_encoder._get_feat_extract_output_lengths(num_frames)
+        return encoder_lengths // self.config.speech_downsample_rate
+
+    def get_speech_features(
+        self, input_features: torch.FloatTensor, feature_attention_mask: torch.LongTensor | None = None
+    ) -> tuple[torch.FloatTensor, torch.LongTensor]:
+        r"""
+        Runs the speech encoder and the adaptor.
+
+        Args:
+            input_features (`torch.FloatTensor` of shape `(num_clips, num_mel_bins, num_frames)`): log-mel features.
+            feature_attention_mask (`torch.LongTensor` of shape `(num_clips, num_frames)`, *optional*):
+                1 for real frames, 0 for right padding.
+
+        Returns:
+            `(speech_embeddings, lengths)`: `(num_clips, max_embeddings, hidden_size)` and the number of valid
+            embeddings per clip, `(num_clips,)`.
+        """
+        self._check_input_features(input_features, feature_attention_mask)
+        encoder_output = self.speech_encoder(input_features, attention_mask=feature_attention_mask)
+        speech_embeddings = self.speech_adaptor(encoder_output.last_hidden_state)
+        lengths = encoder_output.output_lengths // self.config.speech_downsample_rate
+        return speech_embeddings, lengths
+
+    def get_placeholder_mask(self, input_ids: torch.LongTensor) -> torch.BoolTensor:
+        """Boolean mask of the speech placeholder positions in `input_ids`."""
+        return input_ids == self.config.speech_token_id
+
+    def embed_inputs(
+        self,
+        input_ids: torch.LongTensor,
+        input_features: torch.FloatTensor | None = None,
+        feature_attention_mask: torch.LongTensor | None = None,
+    ) -> tuple[torch.FloatTensor, torch.FloatTensor | None]:
+        """
+        Embeds `input_ids` with the LLM's embedding table and puts the speech embeddings of `input_features` (clip
+        by clip, in order) at the speech placeholder positions.
+
+        Raises:
+            ValueError: if the number of placeholders differs from the number of speech embeddings, or speech
+                placeholders come without `input_features` (or the reverse).
+        """
+        speech_mask = self.get_placeholder_mask(input_ids)
+        num_placeholders = int(speech_mask.sum())
+        # The placeholder id may lie outside the LLM's vocabulary: never look it up.
+        inputs_embeds = self.get_input_embeddings()(input_ids.masked_fill(speech_mask, 0))
+        if input_features is None:
+            if num_placeholders:
+                raise ValueError(
+                    f"input_ids contains {num_placeholders} speech placeholder tokens (id "
+                    f"{self.config.speech_token_id}) but no input_features were given"
+                )
+            return inputs_embeds, None
+        speech_embeddings, lengths = self.get_speech_features(input_features, feature_attention_mask)
+        flat = torch.cat([speech_embeddings[i, : int(n)] for i, n in enumerate(lengths)], dim=0)
+        if num_placeholders != flat.shape[0]:
+            raise ValueError(
+                f"The prompt has {num_placeholders} speech placeholder tokens but the {len(lengths)} audio clip(s) "
+                f"give {flat.shape[0]} speech embeddings ({lengths.tolist()} per clip). Build the inputs with "
+                "LlamaOmniProcessor, which expands one speech placeholder per clip to the right count."
+            )
+        inputs_embeds = inputs_embeds.masked_scatter(
+            speech_mask.unsqueeze(-1).to(inputs_embeds.device), flat.to(inputs_embeds.device, inputs_embeds.dtype)
+        )
+        return inputs_embeds, flat
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        input_features: torch.FloatTensor | None = None,
+        feature_attention_mask: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        past_key_values: Cache | None = None,
+        inputs_embeds: torch.FloatTensor | None = None,
+        use_cache: bool | None = None,
+        **kwargs,
+    ) -> LlamaOmniModelOutputWithPast:
+        r"""
+        Args:
+            input_ids (`torch.LongTensor` of shape `(batch_size, sequence_length)`):
+                Token ids, with one speech placeholder token per speech embedding (see `LlamaOmniProcessor`).
+            input_features (`torch.FloatTensor` of shape `(num_clips, num_mel_bins, num_frames)`, *optional*):
+                Log-mel features of the clips, in the order of their placeholders in the batch.
+            feature_attention_mask (`torch.LongTensor` of shape `(num_clips, num_frames)`, *optional*):
+                1 for real mel frames, 0 for padding.
+            attention_mask, position_ids, past_key_values, inputs_embeds, use_cache:
+                As for the LLM. `inputs_embeds` cannot be combined with `input_features`.
+        """
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("Give exactly one of input_ids or inputs_embeds")
+        speech_embeddings = None
+        if inputs_embeds is None:
+            inputs_embeds, speech_embeddings = self.embed_inputs(input_ids, input_features, feature_attention_mask)
+        elif input_features is not None:
+            raise ValueError(
+                "input_features need input_ids (to find the speech placeholders); with inputs_embeds, splice the "
+                "speech embeddings yourself (see embed_inputs)"
+            )
+        outputs = self.language_model(
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            past_key_values=past_key_values,
+            inputs_embeds=inputs_embeds,
+            use_cache=use_cache,
+            **kwargs,
+        )
+        return LlamaOmniModelOutputWithPast(
+            last_hidden_state=outputs.last_hidden_state,
+            past_key_values=outputs.past_key_values,
+            hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions,
+            speech_embeddings=speech_embeddings,
+        )
+
+
+class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixin):
+    """
+    LLaMA-Omni: `LlamaOmniModel` + `lm_head` (text) + the CTC speech decoder (speech units).
+
+    `generate()` is transformers' own and produces the text response. The speech decoder reads, for each text
+    token y_i, the LLM hidden state that predicted it: h(last prompt token), h(y_1), ..., h(y_{n-1}).
+    """
+
+    _tied_weights_keys = {"lm_head.weight": "model.language_model.embed_tokens.weight"}
+
+    # Names accepted by `freeze` / `unfreeze`.
+    COMPONENTS = ("speech_encoder", "speech_adaptor", "language_model", "speech_decoder")
+
+    def __init__(self, config: LlamaOmniConfig):
+        super().__init__(config)
+        self.model = LlamaOmniModel(config)
+        self.lm_head = nn.Linear(config.text_config.hidden_size, config.text_config.vocab_size, bias=False)
+        self.speech_decoder = LlamaOmniCTCSpeechDecoder(config)
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Module:
+        return self.model.get_input_embeddings()
+
+    def set_input_embeddings(self, value: nn.Module) -> None:
+        self.model.set_input_embeddings(value)
+
+    def get_output_embeddings(self) -> nn.Module:
+        return self.lm_head
+
+    def set_output_embeddings(self, new_embeddings: nn.Module) -> None:
+        self.lm_head = new_embeddings
+
+    # -- freezing ------------------------------------------------------------------------------------------------------
+
+    def _component_modules(self, name: str) -> list[nn.Module]:
+        modules = {
+            "speech_encoder": [self.model.speech_encoder],
+            "speech_adaptor": [self.model.speech_adaptor],
+            "language_model": [self.model.language_model, self.lm_head],
+            "speech_decoder": [self.speech_decoder],
+        }
+        if name not in modules:
+            raise ValueError(f"Unknown component {name!r}; expected one of {self.COMPONENTS}")
+        return modules[name]
+
+    def set_trainable(self, *components: str, trainable: bool) -> None:
+        """Sets `requires_grad` of every parameter of the named components (see `COMPONENTS`)."""
+        for name in components:
+            for module in self._component_modules(name):
+                module.requires_grad_(trainable)
+
+    def freeze(self, *components: str) -> None:
+        """Freezes the named components, e.g. `model.freeze("speech_encoder", "language_model")`."""
+        self.set_trainable(*components, trainable=False)
+
+    def unfreeze(self, *components: str) -> None:
+        """Makes the named components trainable again."""
+        self.set_trainable(*components, trainable=True)
+
+    def trainable_components(self) -> dict[str, bool]:
+        """For each component, whether any of its parameters is trainable."""
+        return {
+            name: any(p.requires_grad for m in self._component_modules(name) for p in m.parameters())
+            for name in self.COMPONENTS
+        }
+
+    # -- speech decoder ------------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _response_states(
+        last_hidden_state: torch.FloatTensor, labels: torch.LongTensor
+    ) -> tuple[torch.FloatTensor, torch.LongTensor]:
+        """
+        For each sample, the hidden states that predicted its response tokens (positions p with
+        `labels[p + 1] != -100`), right-padded: `(batch, max_response_len, H)` and their lengths.
+        """
+        predicting = labels[:, 1:] != IGNORE_INDEX
+        states = [last_hidden_state[i, :-1][predicting[i]] for i in range(labels.shape[0])]
+        lengths = torch.tensor([s.shape[0] for s in states], device=last_hidden_state.device)
+        padded = nn.utils.rnn.pad_sequence(states, batch_first=True)
+        return padded, lengths
+
+    @torch.no_grad()
+    def predict_units(
+        self, hidden_states: torch.FloatTensor, attention_mask: torch.LongTensor | None = None
+    ) -> list[torch.LongTensor]:
+        r"""
+        One-shot greedy CTC decoding of speech units from LLM hidden states.
+
+        Args:
+            hidden_states (`torch.FloatTensor` of shape `(batch_size, num_states, hidden_size)` or
+                `(num_states, hidden_size)`): the hidden states that predicted each response token, right-padded.
+            attention_mask (`torch.LongTensor` of shape `(batch_size, num_states)`, *optional*): 1 for real states.
+
+        Returns:
+            One `LongTensor` of units (blanks dropped, repeats merged) per sample.
+        """
+        if hidden_states.dim() == 2:
+            hidden_states = hidden_states.unsqueeze(0)
+        if hidden_states.dim() != 3 or hidden_states.shape[-1] != self.config.text_config.hidden_size:
+            raise ValueError(
+                "hidden_states must have shape (batch, num_states, "
+                f"{self.config.text_config.hidden_size}), got {tuple(hidden_states.shape)}"
+            )
+        if attention_mask is None:
+            attention_mask = torch.ones(hidden_states.shape[:2], dtype=torch.long, device=hidden_states.device)
+        logits = self.speech_decoder(hidden_states.to(self.speech_decoder.input_proj.weight.dtype), attention_mask)
+        frame_ids = logits.argmax(-1)
+        frame_lengths = attention_mask.long().sum(-1) * self.config.ctc_upsample_factor
+        return [
+            torch.tensor(
+                ctc_greedy_collapse(frame_ids[i, : int(n)].tolist(), self.config.ctc_blank_id),
+                dtype=torch.long,
+            )
+            for i, n in enumerate(frame_lengths)
+        ]
+
+    # -- forward / generate --------------------------------------------------------------------------------------------
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        input_features: torch.FloatTensor | None = None,
+        feature_attention_mask: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        past_key_values: Cache | None = None,
+        inputs_embeds: torch.FloatTensor | None = None,
+        labels: torch.LongTensor | None = None,
+        unit_labels: torch.LongTensor | None = None,
+        use_cache: bool | None = None,
+        logits_to_keep: int | torch.Tensor = 0,
+        **kwargs,
+    ) -> LlamaOmniCausalLMOutputWithPast:
+        r"""
+        Args:
+            input_ids, input_features, feature_attention_mask, attention_mask, position_ids, past_key_values,
+            inputs_embeds, use_cache: see `LlamaOmniModel.forward`.
+            labels (`torch.LongTensor` of shape `(batch_size, sequence_length)`, *optional*):
+                Text labels (`-100` outside the response), not shifted: the loss predicts `labels[:, 1:]`.
+            unit_labels (`torch.LongTensor` of shape `(batch_size, max_units)`, *optional*):
+                Speech units of each sample's spoken response, padded with `-100`. Needs `labels` (they say which
+                positions are the response). The speech decoder reads the hidden states that predicted the response
+                tokens, the same states it reads when streaming.
+            logits_to_keep (`int` or `torch.Tensor`, *optional*):
+                Compute text logits only for the last `logits_to_keep` positions (0 = all).
+        """
+        if unit_labels is not None and labels is None:
+            raise ValueError("unit_labels need labels: the labels mark the response tokens the speech decoder reads")
+        outputs = self.model(
+            input_ids=input_ids,
+            input_features=input_features,
+            feature_attention_mask=feature_attention_mask,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            past_key_values=past_key_values,
+            inputs_embeds=inputs_embeds,
+            use_cache=use_cache,
+            **kwargs,
+        )
+        hidden_states = outputs.last_hidden_state
+        if isinstance(logits_to_keep, int):
+            kept = hidden_states[:, -logits_to_keep:, :] if logits_to_keep > 0 else hidden_states
+        else:
+            kept = hidden_states[:, logits_to_keep, :]
+        logits = self.lm_head(kept)
+
+        text_loss = ctc_loss = ctc_logits = None
+        if labels is not None:
+            text_loss = self.loss_function(logits=logits, labels=labels, vocab_size=self.config.text_config.vocab_size)
+        if unit_labels is not None:
+            states, lengths = self._response_states(hidden_states, labels)
+            if bool(((unit_labels >= 0).any(-1) & (lengths == 0)).any()):
+                raise ValueError("A sample has unit_labels but no response tokens in labels")
+            state_mask = (torch.arange(states.shape[1], device=states.device)[None, :] < lengths[:, None]).long()
+            ctc_logits = self.speech_decoder(states.to(self.speech_decoder.input_proj.weight.dtype), state_mask)
+            ctc_loss = self.speech_decoder.ctc_loss(
+                ctc_logits, lengths * self.config.ctc_upsample_factor, unit_labels.to(ctc_logits.device)
+            )
+        loss = None
+        if text_loss is not None:
+            loss = text_loss
+        if ctc_loss is not None:
+            weighted = self.config.ctc_loss_weight * ctc_loss
+            loss = weighted if loss is None else loss + weighted
+
+        return LlamaOmniCausalLMOutputWithPast(
+            loss=loss,
+            text_loss=text_loss,
+            ctc_loss=ctc_loss,
+            logits=logits,
+            ctc_logits=ctc_logits,
+            past_key_values=outputs.past_key_values,
+            hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions,
+            last_hidden_state=hidden_states,
+        )
+
+    def prepare_inputs_for_generation(self, *args, is_first_iteration: bool = False, **kwargs):
+        model_inputs = super().prepare_inputs_for_generation(*args, is_first_iteration=is_first_iteration, **kwargs)
+        # The speech is encoded once, in the prefill; later steps read it from the cache.
+        if not is_first_iteration and kwargs.get("use_cache", True):
+            model_inputs.pop("input_features", None)
+            model_inputs.pop("feature_attention_mask", None)
+        return model_inputs
+
+
+__all__ = [
+    "LlamaOmniPreTrainedModel",
+    "LlamaOmniModel",
+    "LlamaOmniForConditionalGeneration",
+    "LlamaOmniSpeechEncoder",
+    "LlamaOmniSpeechAdaptor",
+    "LlamaOmniCTCSpeechDecoder",
+    "ctc_greedy_collapse",
+    "write_remote_code",
+]

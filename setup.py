@@ -1,0 +1,42 @@
+"""Packaging for llama-omni-hf: LLaMA-Omni / LLaMA-Omni2 as first-class transformers models."""
+
+from setuptools import find_packages, setup
+
+# The pinned stack of ../shared/STACK.md: these versions resolve together (pip check clean).
+INSTALL_REQUIRES = [
+    "torch==2.14.1",
+    "torchaudio==2.11.0",
+    "torchcodec==0.17.0",
+    "transformers==5.23.0",
+    "tokenizers==0.23.3",
+    "datasets==5.2.0",
+    "huggingface_hub==2.4.0",
+    "accelerate==1.15.0",
+    "trl==1.16.0",
+    "evaluate==0.4.6",
+    "gradio==6.31.0",
+    "soundfile==0.14.0",
+    "jiwer==4.0.0",
+    "numpy==2.4.6",
+    "safetensors",
+]
+
+EXTRAS_REQUIRE = {
+    "dev": ["pytest==9.2.0"],
+}
+
+setup(
+    name="llama-omni-hf",
+    version="0.1.0.dev0",
+    description="LLaMA-Omni speech chatbot as a Hugging Face transformers model: "
+    "speech in, streaming text and speech out.",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=["modeling_llama_omni*", "processing*", "trainers*", "hub_cards*"]),
+    include_package_data=True,
+    install_requires=INSTALL_REQUIRES,
+    extras_require=EXTRAS_REQUIRE,
+    entry_points={"console_scripts": ["llama-omni=trainers.cli:main"]},
+)

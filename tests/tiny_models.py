@@ -1,0 +1,92 @@
+"""Tiny LLaMA-Omni configs and models for tests (built from configs, no download)."""
+
+from __future__ import annotations
+
+import torch
+
+from modeling_llama_omni import LlamaOmniConfig, LlamaOmniForConditionalGeneration
+
+TINY_VOCAB = 128
+TINY_SPEECH_TOKEN_ID = TINY_VOCAB - 1
+
+
+def tiny_text_config(model_type: str = "llama", vocab_size: int = TINY_VOCAB, **overrides) -> dict:
+    """A 2-layer decoder-only LLM config (Llama or Qwen2) as a dict."""
+    config = dict(
+        model_type=model_type,
+        vocab_size=vocab_size,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,
+        pad_token_id=0,
+        bos_token_id=1,
+        eos_token_id=2,
+        tie_word_embeddings=False,
+    )
+    if model_type == "llama":
+        config["rope_parameters"] = {"rope_type": "default", "rope_theta": 10000.0}
+    config.update(overrides)
+    return config
+
+
+def tiny_whisper_config(num_mel_bins: int = 80, max_source_positions: int = 1500, **overrides) -> dict:
+    """A 2-layer Whisper config (the encoder is what LLaMA-Omni uses); 30 s = 3000 mel frames by default."""
+    config = dict(
+        model_type="whisper",
+        vocab_size=100,
+        num_mel_bins=num_mel_bins,
+        d_model=24,
+        encoder_layers=2,
+        encoder_attention_heads=4,
+        encoder_ffn_dim=48,
+        decoder_layers=1,
+        decoder_attention_heads=4,
+        decoder_ffn_dim=48,
+        max_source_positions=max_source_positions,
+        max_target_positions=64,
+        pad_token_id=0,
+        bos_token_id=1,
+        eos_token_id=2,
+        decoder_start_token_id=1,
+    )
+    config.update(overrides)
+    return config
+
+
+def tiny_decoder_config(**overrides) -> dict:
+    """A 2-layer CTC speech decoder config."""
+    config = dict(
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=65536,
+        rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
+    )
+    config.update(overrides)
+    return config
+
+
+def tiny_config(text_type: str = "llama", **overrides) -> LlamaOmniConfig:
+    """A tiny `LlamaOmniConfig` (about 100 k parameters)."""
+    kwargs = dict(
+        text_config=tiny_text_config(text_type),
+        speech_encoder_config=tiny_whisper_config(),
+        speech_decoder_config=tiny_decoder_config(),
+        speech_token_id=TINY_SPEECH_TOKEN_ID,
+        speech_adaptor_hidden_size=40,
+        unit_vocab_size=20,
+        ctc_upsample_factor=3,
+    )
+    kwargs.update(overrides)
+    return LlamaOmniConfig(**kwargs)
+
+
+def tiny_model(seed: int = 0, **overrides) -> LlamaOmniForConditionalGeneration:
+    """A randomly initialised tiny model in eval mode (deterministic for a given seed)."""
+    torch.manual_seed(seed)
+    return LlamaOmniForConditionalGeneration(tiny_config(**overrides)).eval()
