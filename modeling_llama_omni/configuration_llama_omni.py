@@ -101,6 +101,8 @@ class LlamaOmniConfig(PreTrainedConfig):
             Number K of discrete speech units. The CTC blank is id `unit_vocab_size` (the last output).
         ctc_loss_weight (`float`, *optional*, defaults to 1.0):
             Weight of the CTC loss in the total loss.
+        tie_word_embeddings (`bool`, *optional*, defaults to `False`):
+            Whether `lm_head` shares the LLM's input embeddings; set automatically when the text config ties them.
     """
 
     model_type = "llama_omni"
@@ -124,6 +126,7 @@ class LlamaOmniConfig(PreTrainedConfig):
     ctc_upsample_factor: int = 25
     unit_vocab_size: int = 1000
     ctc_loss_weight: float = 1.0
+    tie_word_embeddings: bool = False
 
     def __post_init__(self, **kwargs):
         if self.speech_decoder_type not in SPEECH_DECODER_TYPES:
@@ -141,6 +144,9 @@ class LlamaOmniConfig(PreTrainedConfig):
             if isinstance(value, dict) and "model_type" not in value:
                 setattr(self, key, {**self.sub_configs_defaults[key].init_kwargs, **value})
         super().__post_init__(**kwargs)
+        # The LLM's own setting decides whether lm_head shares the input embeddings (e.g. SmolLM2, Qwen2.5-0.5B).
+        if not self.tie_word_embeddings and getattr(self.text_config, "tie_word_embeddings", False):
+            self.tie_word_embeddings = True
 
     @property
     def hidden_size(self) -> int:
