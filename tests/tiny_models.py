@@ -90,3 +90,22 @@ def tiny_model(seed: int = 0, **overrides) -> LlamaOmniForConditionalGeneration:
     """A randomly initialised tiny model in eval mode (deterministic for a given seed)."""
     torch.manual_seed(seed)
     return LlamaOmniForConditionalGeneration(tiny_config(**overrides)).eval()
+
+
+def tiny_model_and_processor(seed: int = 0, text_type: str = "llama", **overrides):
+    """A tiny model whose vocabulary and speech token match the tiny processor of `tests.tiny_components`."""
+    from tests.tiny_components import TINY_VOCAB_SIZE, make_tiny_processor
+
+    processor = make_tiny_processor()
+    tokenizer = processor.tokenizer
+    text_config = tiny_text_config(
+        text_type,
+        vocab_size=TINY_VOCAB_SIZE,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.convert_tokens_to_ids("<|eot_id|>"),
+    )
+    model = tiny_model(seed=seed, text_config=text_config, speech_token_id=processor.speech_token_id, **overrides)
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.eos_token_id = text_config["eos_token_id"]
+    return model, processor

@@ -1,0 +1,773 @@
+# Copyright 2026 The llama-omni-hf authors. Licensed under the Apache License, Version 2.0.
+"""Processor for LLaMA-Omni: audio loading/validation, Whisper log-mel features and the chat prompt.
+
+This file is self-contained: at module level it imports only numpy, torch, transformers and the Python
+standard library, so that it can be copied as-is into a model folder for `trust_remote_code=True`.
+torchaudio (resampling), torchcodec and soundfile (file decoding) are imported lazily, inside the
+functions that need them.
+
+Pipeline of one call::
+
+    audio clip(s) --load_audio--> float32 mono 16 kHz --WhisperFeatureExtractor (per clip)--> log-mel [n_mels, L]
+    text with "<speech>" --each "<speech>" expanded to num_speech_embeddings(L) copies--> tokenizer --> input_ids
+
+The model replaces the embeddings at the speech-token positions with the speech adaptor's output
+(Whisper encoder -> downsample by `speech_downsample_rate` -> projector), so the number of expanded speech
+tokens of a clip equals the number of adaptor outputs for it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shutil
+from collections.abc import Mapping, Sequence
+from typing import Any, Union
+
+import numpy as np
+import torch
+from transformers import BatchFeature, ProcessorMixin
+
+SPEECH_TOKEN = "<speech>"
+SAMPLING_RATE = 16000
+DEFAULT_SYSTEM_PROMPT = (
+    "You are a helpful language and speech assistant. You are able to understand the speech content that the "
+    "user provides, and assist the user with a variety of tasks using natural language."
+)
+DEFAULT_INSTRUCTION = "<speech>\nPlease directly answer the questions in the user's speech."
+
+# What a model folder needs for `AutoProcessor.from_pretrained(folder, trust_remote_code=True)`.
+PROCESSOR_REMOTE_CODE_FILE = "processing_llama_omni.py"
+PROCESSOR_REMOTE_CODE_AUTO_MAP = {"AutoProcessor": "processing_llama_omni.LlamaOmniProcessor"}
+
+MIN_AUDIO_SECONDS = 0.1
+SILENCE_PEAK = 1e-4
+_FLOAT_SLACK = 1e-3
+
+# The variables `speech_token` and `default_system_prompt` are passed by LlamaOmniProcessor.apply_chat_template;
+# the templates fall back to the defaults so that they also render when used on their own.
+_LLAMA3_TEMPLATE = (
+    "{%- set speech = speech_token if speech_token is defined else '" + SPEECH_TOKEN + "' -%}"
+    "{%- set default_system = default_system_prompt if default_system_prompt is defined else '"
+    + DEFAULT_SYSTEM_PROMPT
+    + "' -%}"
+    "{{- '<|begin_of_text|>' -}}"
+    "{%- if (messages | length == 0 or messages[0]['role'] != 'system') and default_system -%}"
+    "{{- '<|start_header_id|>system<|end_header_id|>\\n\\n' + default_system + '<|eot_id|>' -}}"
+    "{%- endif -%}"
+    "{%- for message in messages -%}"
+    "{%- if message['content'] is string -%}"
+    "{%- set content = message['content'] -%}"
+    "{%- else -%}"
+    "{%- set ns = namespace(text='') -%}"
+    "{%- for item in message['content'] -%}"
+    "{%- if item['type'] == 'text' -%}{%- set ns.text = ns.text + item['text'] -%}"
+    "{%- elif item['type'] == 'audio' -%}{%- set ns.text = ns.text + speech -%}"
+    "{%- endif -%}"
+    "{%- endfor -%}"
+    "{%- set content = ns.text -%}"
+    "{%- endif -%}"
+    "{{- '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n' + (content | trim) + '<|eot_id|>' -}}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}"
+    "{{- '<|start_header_id|>assistant<|end_header_id|>\\n\\n' -}}"
+    "{%- endif -%}"
+)
+
+_CHATML_TEMPLATE = (
+    "{%- set speech = speech_token if speech_token is defined else '" + SPEECH_TOKEN + "' -%}"
+    "{%- set default_system = default_system_prompt if default_system_prompt is defined else '"
+    + DEFAULT_SYSTEM_PROMPT
+    + "' -%}"
+    "{%- if (messages | length == 0 or messages[0]['role'] != 'system') and default_system -%}"
+    "{{- '<|im_start|>system\\n' + default_system + '<|im_end|>\\n' -}}"
+    "{%- endif -%}"
+    "{%- for message in messages -%}"
+    "{%- if message['content'] is string -%}"
+    "{%- set content = message['content'] -%}"
+    "{%- else -%}"
+    "{%- set ns = namespace(text='') -%}"
+    "{%- for item in message['content'] -%}"
+    "{%- if item['type'] == 'text' -%}{%- set ns.text = ns.text + item['text'] -%}"
+    "{%- elif item['type'] == 'audio' -%}{%- set ns.text = ns.text + speech -%}"
+    "{%- endif -%}"
+    "{%- endfor -%}"
+    "{%- set content = ns.text -%}"
+    "{%- endif -%}"
+    "{{- '<|im_start|>' + message['role'] + '\\n' + (content | trim) + '<|im_end|>\\n' -}}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}"
+    "{{- '<|im_start|>assistant\\n' -}}"
+    "{%- endif -%}"
+)
+
+CHAT_TEMPLATES: dict[str, str] = {"llama3": _LLAMA3_TEMPLATE, "chatml": _CHATML_TEMPLATE}
+
+AudioLike = Union[np.ndarray, torch.Tensor, Sequence[float], str, os.PathLike, Mapping[str, Any]]
+
+_ACCEPTED_TYPES = (
+    "a numpy array, a torch tensor, a list of numbers, a file path (str / os.PathLike), "
+    "a dict {'array': ..., 'sampling_rate': ...} (datasets style) or a torchcodec AudioDecoder"
+)
+_ACCEPTED_DTYPES = (
+    "float16/float32/float64 in [-1, 1], int16 PCM, int32 PCM, uint8 PCM, "
+    "or int64 / Python ints holding 16-bit PCM values in [-32768, 32767]"
+)
+_ACCEPTED_SHAPES = (
+    "1-D (samples,) mono, or 2-D multi-channel as (channels, samples) or (samples, channels) with at most 8 "
+    "channels, fewer than samples (it is downmixed by averaging the channels)"
+)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Audio loading
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _clean_decoder_error(err: BaseException) -> str:
+    msg = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
+    # torchcodec prefixes its messages with the C++ source location.
+    return re.sub(r"^.*?\.cpp:\d+,\s*", "", msg)
+
+
+def _decode_file(path: str) -> tuple[np.ndarray, int]:
+    """Decode an audio file to a float32 (channels, samples) array and its sampling rate."""
+    if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", path):
+        raise ValueError(
+            f"audio {path!r} looks like a URL; only local files are accepted (nothing is downloaded). "
+            "Download it first and pass the local path."
+        )
+    if not os.path.exists(path):
+        raise ValueError(f"audio file not found: {path!r}")
+    if os.path.isdir(path):
+        raise ValueError(f"audio path {path!r} is a directory, not an audio file")
+
+    errors = []
+    have_decoder = False
+    try:
+        from torchcodec.decoders import AudioDecoder  # lazy: needs FFmpeg's shared libraries
+    except Exception as e:  # ImportError, or OSError/RuntimeError when FFmpeg libraries are missing
+        errors.append(f"torchcodec unavailable ({_clean_decoder_error(e)})")
+    else:
+        have_decoder = True
+        try:
+            samples = AudioDecoder(path).get_all_samples()
+            data = samples.data.detach().cpu().numpy().astype(np.float32, copy=False)
+            return np.atleast_2d(data), int(samples.sample_rate)
+        except Exception as e:
+            errors.append(f"torchcodec/FFmpeg: {_clean_decoder_error(e)}")
+
+    try:
+        import soundfile as sf  # lazy
+    except ImportError:
+        errors.append("soundfile unavailable (not installed)")
+    else:
+        have_decoder = True
+        try:
+            data, sr = sf.read(path, dtype="float32", always_2d=True)  # (samples, channels)
+            return np.ascontiguousarray(data.T), int(sr)
+        except Exception as e:
+            errors.append(f"soundfile: {_clean_decoder_error(e)}")
+
+    if not have_decoder:
+        raise ImportError(
+            f"cannot decode audio file {path!r}: neither torchcodec (with FFmpeg) nor soundfile is usable "
+            f"({'; '.join(errors)}). Install one: `pip install torchcodec` (plus FFmpeg) or `pip install soundfile`."
+        )
+    raise ValueError(
+        f"could not decode audio file {path!r}: it is corrupt or not an audio format FFmpeg/libsndfile can read "
+        f"({'; '.join(errors)})"
+    )
+
+
+def _decode_bytes(data: bytes) -> tuple[np.ndarray, int]:
+    errors = []
+    try:
+        from torchcodec.decoders import AudioDecoder
+
+        samples = AudioDecoder(data).get_all_samples()
+        return np.atleast_2d(samples.data.detach().cpu().numpy().astype(np.float32)), int(samples.sample_rate)
+    except Exception as e:
+        errors.append(f"torchcodec/FFmpeg: {_clean_decoder_error(e)}")
+    try:
+        import io
+
+        import soundfile as sf
+
+        arr, sr = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+        return np.ascontiguousarray(arr.T), int(sr)
+    except Exception as e:
+        errors.append(f"soundfile: {_clean_decoder_error(e)}")
+    raise ValueError(f"could not decode the audio bytes ({'; '.join(errors)})")
+
+
+def _to_float_array(array: np.ndarray) -> np.ndarray:
+    """Check the dtype and scale to float in [-1, 1] (float32 or float64)."""
+    kind, dt = array.dtype.kind, array.dtype
+    if kind == "f":
+        if array.size and not np.all(np.isfinite(array)):
+            raise ValueError("audio contains NaN or inf values; pass finite samples")
+        array = array.astype(np.float32) if dt == np.float16 else array
+        peak = float(np.max(np.abs(array))) if array.size else 0.0
+        if peak > 1.0 + _FLOAT_SLACK:
+            raise ValueError(
+                f"float audio must lie in [-1, 1] but its peak is {peak:.4g}; normalise it first "
+                "(e.g. x / 32768 for 16-bit PCM values, or x / abs(x).max()), or pass int16 PCM"
+            )
+        return array
+    if dt == np.int16:
+        return array.astype(np.float32) / 32768.0
+    if dt == np.int32:
+        return (array.astype(np.float64) / 2.0**31).astype(np.float32)
+    if dt == np.uint8:
+        return (array.astype(np.float32) - 128.0) / 128.0
+    if dt == np.int64:
+        if array.size:
+            lo, hi = int(array.min()), int(array.max())
+            if lo < -32768 or hi > 32767:
+                raise ValueError(
+                    f"integer PCM out of range: int64 arrays and Python int lists are read as 16-bit PCM and must "
+                    f"lie in [-32768, 32767], got values in [{lo}, {hi}]; pass int32 for 32-bit PCM or float "
+                    "samples in [-1, 1]"
+                )
+        return array.astype(np.float32) / 32768.0
+    raise ValueError(f"unsupported audio dtype {dt} (accepted dtypes: {_ACCEPTED_DTYPES})")
+
+
+def _downmix(array: np.ndarray, channels_axis: int | None = None) -> np.ndarray:
+    if array.ndim == 1:
+        return array
+    if array.ndim != 2:
+        raise ValueError(f"audio has {array.ndim} dimensions {tuple(array.shape)}; accepted shapes: {_ACCEPTED_SHAPES}")
+    if channels_axis is None:
+        a, b = array.shape
+        if a <= 8 and a < b:
+            channels_axis = 0
+        elif b <= 8 and b < a:
+            channels_axis = 1
+        else:
+            raise ValueError(
+                f"ambiguous audio shape {tuple(array.shape)}: cannot tell the channels axis; accepted shapes: "
+                f"{_ACCEPTED_SHAPES}. To pass several clips, pass a list of 1-D arrays."
+            )
+    return array.mean(axis=channels_axis)
+
+
+def _check_sampling_rate(sampling_rate: Any) -> int:
+    if isinstance(sampling_rate, bool) or not isinstance(sampling_rate, (int, float, np.integer, np.floating)):
+        raise ValueError(f"sampling_rate must be a positive integer (Hz), got {sampling_rate!r}")
+    if not math.isfinite(float(sampling_rate)) or float(sampling_rate) != int(sampling_rate) or sampling_rate <= 0:
+        raise ValueError(f"sampling_rate must be a positive integer (Hz), got {sampling_rate!r}")
+    return int(sampling_rate)
+
+
+def _resample(array: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
+    if orig_sr == target_sr:
+        return array
+    try:
+        import torchaudio.functional as AF  # lazy
+    except Exception as e:
+        raise ImportError(
+            f"resampling audio from {orig_sr} Hz to {target_sr} Hz needs torchaudio ({e}); "
+            "`pip install torchaudio`, or pass audio already sampled at "
+            f"{target_sr} Hz"
+        ) from e
+    wav = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+    return AF.resample(wav, orig_freq=orig_sr, new_freq=target_sr).numpy()
+
+
+def load_audio(
+    audio: AudioLike,
+    sampling_rate: int | None = None,
+    target_sampling_rate: int = SAMPLING_RATE,
+    max_seconds: float | None = 30.0,
+    min_seconds: float = MIN_AUDIO_SECONDS,
+) -> np.ndarray:
+    """Load, check and convert one audio clip to a float32, mono, 1-D array at `target_sampling_rate`.
+
+    Args:
+        audio: one of
+            - a numpy array, torch tensor or list of numbers (raw samples; `sampling_rate` is then required);
+              dtypes: float16/32/64 in [-1, 1] (1e-3 slack), int16 (/32768), int32 (/2**31), uint8 ((x-128)/128),
+              int64 and Python ints as 16-bit PCM in [-32768, 32767]. Shapes: 1-D, or 2-D multi-channel as
+              (channels, samples) or (samples, channels) with <= 8 channels, downmixed by averaging;
+            - a file path (str / os.PathLike), decoded with torchcodec (FFmpeg), else soundfile, at the file's own
+              sampling rate (`sampling_rate` is ignored);
+            - a dict {"array": ..., "sampling_rate": ...} (datasets style; {"path": ...} and {"bytes": ...} work
+              too), or a torchcodec `AudioDecoder`.
+        sampling_rate: sampling rate in Hz of raw arrays.
+        target_sampling_rate: the rate to resample to (with torchaudio.functional.resample).
+        max_seconds: longest accepted duration (None: no limit). 30 s is what the Whisper encoder takes.
+        min_seconds: shortest accepted duration.
+
+    Returns:
+        np.ndarray: float32, shape (n_samples,), at `target_sampling_rate`.
+
+    Raises:
+        ValueError: unsupported type, dtype or shape; raw array without `sampling_rate`; missing, corrupt or
+            undecodable file; empty, non-finite, out-of-range, silent (peak < 1e-4), too short or too long audio.
+            The message says what was wrong and what is accepted.
+        ImportError: a file must be decoded or audio resampled and no library for it is installed.
+    """
+    channels_axis = None
+    source = "audio"
+    if hasattr(audio, "get_all_samples") and not isinstance(audio, Mapping):  # torchcodec AudioDecoder
+        try:
+            samples = audio.get_all_samples()
+        except Exception as e:
+            raise ValueError(f"could not decode audio from {type(audio).__name__}: {_clean_decoder_error(e)}") from e
+        array, sampling_rate, channels_axis = samples.data.detach().cpu().numpy(), int(samples.sample_rate), 0
+        array = np.atleast_2d(array)
+    elif isinstance(audio, Mapping):
+        if audio.get("array") is not None:
+            array = audio["array"]
+            if audio.get("sampling_rate") is not None:
+                sampling_rate = audio["sampling_rate"]
+        elif audio.get("path"):
+            source = f"audio file {os.fspath(audio['path'])!r}"
+            array, sampling_rate = _decode_file(os.fspath(audio["path"]))
+            channels_axis = 0
+        elif audio.get("bytes"):
+            array, sampling_rate = _decode_bytes(audio["bytes"])
+            channels_axis = 0
+        else:
+            raise ValueError(
+                f"audio dict must have an 'array' (with 'sampling_rate'), a 'path' or 'bytes' key; got keys "
+                f"{sorted(audio)}"
+            )
+    elif isinstance(audio, (str, os.PathLike)):
+        path = os.fspath(audio)
+        source = f"audio file {path!r}"
+        array, sampling_rate = _decode_file(path)
+        channels_axis = 0
+    else:
+        array = audio
+
+    if isinstance(array, torch.Tensor):
+        t = array.detach().cpu()
+        if t.dtype == torch.bfloat16:
+            t = t.float()
+        array = t.numpy()
+    elif isinstance(array, (list, tuple)):
+        try:
+            array = np.asarray(array)
+        except (ValueError, TypeError) as e:
+            raise ValueError(
+                f"could not read the audio list as an array ({e}); pass a flat list of numbers, or one list per "
+                "channel of equal length"
+            ) from e
+    elif isinstance(array, np.generic):
+        array = np.asarray(array)
+    elif not isinstance(array, np.ndarray):
+        raise ValueError(f"unsupported audio type {type(audio).__name__}; accepted: {_ACCEPTED_TYPES}")
+
+    if array.dtype.kind not in "iuf":
+        raise ValueError(f"unsupported audio dtype {array.dtype} (accepted dtypes: {_ACCEPTED_DTYPES})")
+    if array.ndim == 0 or array.ndim > 2:
+        raise ValueError(
+            f"audio has shape {tuple(array.shape)}; accepted shapes: {_ACCEPTED_SHAPES}. "
+            "To pass several clips, pass a list of 1-D arrays."
+        )
+    if array.size == 0:
+        raise ValueError(f"{source} is empty (0 samples)")
+    if sampling_rate is None:
+        raise ValueError(
+            "sampling_rate is required for raw audio arrays (numpy arrays, torch tensors, lists): pass "
+            f"sampling_rate=... (e.g. {target_sampling_rate} if it is already at {target_sampling_rate} Hz), "
+            "or pass a file path or a {'array': ..., 'sampling_rate': ...} dict"
+        )
+    sampling_rate = _check_sampling_rate(sampling_rate)
+
+    array = _to_float_array(array)
+    array = _downmix(array, channels_axis)
+    if array.size == 0:
+        raise ValueError(f"{source} is empty (0 samples)")
+
+    seconds = array.shape[0] / sampling_rate
+    if seconds < min_seconds:
+        raise ValueError(f"{source} is too short: {seconds:.3f} s, the minimum is {min_seconds} s")
+    if max_seconds is not None and seconds > max_seconds:
+        raise ValueError(
+            f"{source} is too long: {seconds:.2f} s, the limit is {max_seconds} s (what the Whisper encoder "
+            "accepts); cut it into shorter clips"
+        )
+    peak = float(np.max(np.abs(array)))
+    if peak < SILENCE_PEAK:
+        raise ValueError(f"{source} is silent (peak amplitude {peak:.2e} < {SILENCE_PEAK}); nothing to listen to")
+
+    target_sampling_rate = _check_sampling_rate(target_sampling_rate)
+    array = _resample(array.astype(np.float32, copy=False), sampling_rate, target_sampling_rate)
+    return np.ascontiguousarray(array, dtype=np.float32)
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float, np.number)) and not isinstance(x, (bool, np.bool_))
+
+
+def _as_clip_list(audio: Any) -> list:
+    """One clip or a list of clips -> list of clips."""
+    if audio is None:
+        return []
+    if isinstance(audio, (np.ndarray, torch.Tensor, str, os.PathLike, Mapping)) or hasattr(audio, "get_all_samples"):
+        return [audio]
+    if isinstance(audio, (list, tuple)):
+        if len(audio) > 0 and all(_is_number(x) for x in audio):
+            return [audio]  # a single clip given as a list of numbers
+        return list(audio)
+    raise ValueError(f"unsupported audio type {type(audio).__name__}; accepted: {_ACCEPTED_TYPES}, or a list of those")
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Processor
+# --------------------------------------------------------------------------------------------------------------
+
+
+class LlamaOmniProcessor(ProcessorMixin):
+    r"""Processor of LLaMA-Omni: a Whisper feature extractor, a (fast) tokenizer and a chat template.
+
+    Args:
+        feature_extractor (`WhisperFeatureExtractor`): log-mel features (80 or 128 mel bins) at 16 kHz.
+        tokenizer (`PreTrainedTokenizerFast`): must know `speech_token` as one (added, special) token.
+        chat_template (`str`, *optional*): a Jinja template, or a key of `CHAT_TEMPLATES` ("llama3", "chatml").
+            Defaults to the Llama-3 template.
+        speech_token (`str`, defaults to `"<speech>"`): the placeholder of one audio clip in prompts.
+        speech_downsample_rate (`int`, defaults to 5): how many Whisper encoder frames the speech adaptor
+            concatenates into one LLM embedding.
+        pad_to_30s (`bool`, defaults to `False`): pad every clip to 30 s (3000 frames, 300 speech embeddings
+            with the default rate), as the original checkpoint did; otherwise clips keep their own length.
+        max_audio_seconds (`float`, defaults to 30.0): longer clips are rejected.
+        default_system_prompt (`str`): the system prompt the template inserts when a conversation has none.
+        default_instruction (`str`): the user turn of the prompt built when `text` is not given; it must contain
+            `speech_token` once.
+    """
+
+    def __init__(
+        self,
+        feature_extractor=None,
+        tokenizer=None,
+        chat_template: str | None = None,
+        speech_token: str = SPEECH_TOKEN,
+        speech_downsample_rate: int = 5,
+        pad_to_30s: bool = False,
+        max_audio_seconds: float = 30.0,
+        default_system_prompt: str = DEFAULT_SYSTEM_PROMPT,
+        default_instruction: str = DEFAULT_INSTRUCTION,
+    ):
+        if chat_template is None:
+            chat_template = CHAT_TEMPLATES["llama3"]
+        elif isinstance(chat_template, str) and chat_template in CHAT_TEMPLATES:
+            chat_template = CHAT_TEMPLATES[chat_template]
+        if not isinstance(speech_token, str) or not speech_token:
+            raise ValueError(f"speech_token must be a non-empty string, got {speech_token!r}")
+        if isinstance(speech_downsample_rate, bool) or not isinstance(speech_downsample_rate, int):
+            raise ValueError(f"speech_downsample_rate must be a positive int, got {speech_downsample_rate!r}")
+        if speech_downsample_rate < 1:
+            raise ValueError(f"speech_downsample_rate must be a positive int, got {speech_downsample_rate!r}")
+        if default_instruction == DEFAULT_INSTRUCTION and speech_token != SPEECH_TOKEN:
+            default_instruction = DEFAULT_INSTRUCTION.replace(SPEECH_TOKEN, speech_token)
+        if default_instruction.count(speech_token) != 1:
+            raise ValueError(
+                f"default_instruction must contain the speech token {speech_token!r} exactly once, got "
+                f"{default_instruction!r}"
+            )
+        self.speech_token = speech_token
+        self.speech_downsample_rate = speech_downsample_rate
+        self.pad_to_30s = bool(pad_to_30s)
+        self.max_audio_seconds = float(max_audio_seconds)
+        self.default_system_prompt = default_system_prompt
+        self.default_instruction = default_instruction
+        super().__init__(feature_extractor, tokenizer, chat_template=chat_template)
+
+        fe_seconds = self.feature_extractor.n_samples / self.feature_extractor.sampling_rate
+        if not (0 < self.max_audio_seconds <= fe_seconds + 1e-9):
+            raise ValueError(
+                f"max_audio_seconds must be in (0, {fe_seconds:g}] (the feature extractor's chunk length, what the "
+                f"Whisper encoder accepts), got {max_audio_seconds!r}"
+            )
+        vocab = self.tokenizer.get_vocab()
+        ids = self.tokenizer.encode(speech_token, add_special_tokens=False)
+        if speech_token not in vocab or len(ids) != 1 or ids[0] != vocab[speech_token]:
+            raise ValueError(
+                f"the tokenizer has no single token for the speech placeholder {speech_token!r}; add it with "
+                f'`tokenizer.add_special_tokens({{"additional_special_tokens": ["{speech_token}"]}})` '
+                "(and resize the model's token embeddings)"
+            )
+        self._speech_token_id = int(ids[0])
+
+    # ---------------------------------------------------------------------------------------------------------
+
+    @property
+    def speech_token_id(self) -> int:
+        """Tokenizer id of `speech_token`."""
+        return self._speech_token_id
+
+    @property
+    def sampling_rate(self) -> int:
+        """The sampling rate every clip is converted to (the feature extractor's, 16 kHz)."""
+        return int(self.feature_extractor.sampling_rate)
+
+    @property
+    def model_input_names(self) -> list[str]:
+        names = list(self.tokenizer.model_input_names) + ["input_features", "feature_attention_mask"]
+        return list(dict.fromkeys(names))
+
+    def num_speech_embeddings(self, num_frames: int) -> int:
+        """Number of speech embeddings (= expanded speech tokens) for a clip of `num_frames` mel frames.
+
+        Whisper's second convolution has stride 2: `enc = (num_frames - 1) // 2 + 1` encoder frames; the adaptor
+        groups them by `speech_downsample_rate` and drops the remainder: `enc // speech_downsample_rate`.
+        """
+        if num_frames <= 0:
+            return 0
+        return ((int(num_frames) - 1) // 2 + 1) // self.speech_downsample_rate
+
+    def load_audio(self, audio: AudioLike, sampling_rate: int | None = None) -> np.ndarray:
+        """`load_audio` with this processor's sampling rate and `max_audio_seconds` (see the module function)."""
+        return load_audio(
+            audio,
+            sampling_rate=sampling_rate,
+            target_sampling_rate=self.sampling_rate,
+            max_seconds=self.max_audio_seconds,
+        )
+
+    def default_prompt(self, add_generation_prompt: bool = True) -> str:
+        """The prompt used when `text` is not given: `default_instruction` as the user turn, default system prompt."""
+        conversation = [{"role": "user", "content": self.default_instruction}]
+        return self.apply_chat_template(conversation, add_generation_prompt=add_generation_prompt, tokenize=False)
+
+    def save_pretrained(self, save_directory, push_to_hub: bool = False, *, remote_code: bool = False, **kwargs):
+        """`ProcessorMixin.save_pretrained`, plus, with `remote_code=True`, this file and its `auto_map`, so that
+        `AutoProcessor.from_pretrained(save_directory, trust_remote_code=True)` works without this package."""
+        result = super().save_pretrained(save_directory, push_to_hub=push_to_hub, **kwargs)
+        if remote_code:
+            write_processor_remote_code(save_directory)
+        return result
+
+    def apply_chat_template(self, conversation, chat_template: str | None = None, **kwargs):
+        """`ProcessorMixin.apply_chat_template`, passing `speech_token` and `default_system_prompt` to the template.
+
+        `chat_template` may also be a key of `CHAT_TEMPLATES` ("llama3", "chatml"). Audio items
+        (`{"type": "audio"}`) render as the speech token.
+        """
+        if isinstance(chat_template, str) and chat_template in CHAT_TEMPLATES and not (
+            isinstance(self.chat_template, dict) and chat_template in self.chat_template
+        ):
+            chat_template = CHAT_TEMPLATES[chat_template]
+        template = self._resolve_chat_template(chat_template)
+        if "speech_token" in template:
+            kwargs.setdefault("speech_token", self.speech_token)
+        if "default_system_prompt" in template:
+            kwargs.setdefault("default_system_prompt", self.default_system_prompt)
+        return super().apply_chat_template(conversation, chat_template=chat_template, **kwargs)
+
+    def _multimodal_inputs_from_conversations(self, conversations, audio_loading_params=None, *args, **kwargs):
+        # Hook of ProcessorMixin.apply_chat_template(tokenize=True): collect the audio items' sources unloaded, so
+        # that __call__ loads them with `load_audio` (same decoding, resampling and checks as a direct call).
+        batch_audios = []
+        for conversation in conversations:
+            for message in conversation:
+                content = message.get("content")
+                if not isinstance(content, (list, tuple)):
+                    continue
+                for block in content:
+                    block_type = block.get("type") if isinstance(block, Mapping) else None
+                    if block_type in ("image", "video"):
+                        raise ValueError(f"LlamaOmniProcessor takes text and audio only, not {block_type}")
+                    if block_type == "audio":
+                        batch_audios.extend(block[k] for k in ("audio", "url", "path") if k in block)
+        empty = [[] for _ in conversations]
+        return empty, [[] for _ in conversations], batch_audios, {}
+
+    def extract_features(self, clips: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Log-mel features of loaded clips, extracted one clip at a time (batch-invariant), zero-padded on the right.
+
+        Returns `(input_features float32 [n_clips, n_mels, T], feature_attention_mask int64 [n_clips, T])`.
+        """
+        fe = self.feature_extractor
+        feats = []
+        for clip in clips:
+            if self.pad_to_30s:
+                kw = {"padding": "max_length", "max_length": fe.n_samples, "truncation": True}
+            else:
+                kw = {"padding": "do_not_pad", "truncation": False}
+            out = fe(clip, sampling_rate=fe.sampling_rate, return_tensors="np", return_attention_mask=False, **kw)
+            feats.append(np.asarray(out["input_features"][0], dtype=np.float32))
+        n_mels = fe.feature_size
+        t_max = max((f.shape[-1] for f in feats), default=0)
+        input_features = np.zeros((len(feats), n_mels, t_max), dtype=np.float32)
+        mask = np.zeros((len(feats), t_max), dtype=np.int64)
+        for i, f in enumerate(feats):
+            input_features[i, :, : f.shape[-1]] = f
+            mask[i, : f.shape[-1]] = 1
+        return input_features, mask
+
+    def __call__(
+        self,
+        text: str | list[str] | None = None,
+        audio: AudioLike | list[AudioLike] | None = None,
+        sampling_rate: int | None = None,
+        return_tensors: str | None = "pt",
+        padding: bool | str = True,
+        padding_side: str | None = None,
+        add_generation_prompt: bool = True,
+        **kwargs,
+    ) -> BatchFeature:
+        """Prepare prompts and audio for the model.
+
+        Args:
+            text: one rendered prompt or a list of them (e.g. from `apply_chat_template`), each holding one
+                `speech_token` per audio clip. If None, one default prompt per clip is built (see `default_prompt`).
+            audio: one clip or a list of clips, in the order of the speech placeholders across the texts; each
+                clip is anything `load_audio` accepts (a list of numbers is one clip).
+            sampling_rate: sampling rate of raw array clips (files and dicts carry their own).
+            return_tensors: "pt" (default), "np" or None.
+            padding, padding_side: tokenizer padding (the tokenizer's padding side unless given).
+            add_generation_prompt: for the default prompts built when `text` is None.
+            **kwargs: passed to the tokenizer (e.g. `truncation`, `max_length`, `add_special_tokens`, default False:
+                the templates write BOS themselves).
+
+        Returns:
+            BatchFeature with `input_ids`, `attention_mask` and, when audio is given, `input_features` (float32
+            [n_clips, n_mels, T]) and `feature_attention_mask` (long [n_clips, T], 1 = real frame). Each speech
+            placeholder is expanded to `num_speech_embeddings(frames of its clip)` speech tokens.
+
+        Raises:
+            ValueError: bad audio (see `load_audio`; the message names the clip), or the number of speech
+                placeholders differs from the number of clips.
+        """
+        for name in ("images", "videos"):
+            if kwargs.pop(name, None) is not None:
+                raise ValueError(f"LlamaOmniProcessor takes text and audio only, not {name}")
+        if kwargs.pop("return_text_replacement_offsets", False):
+            raise ValueError("return_assistant_tokens_mask / return_text_replacement_offsets are not supported")
+        for nested in ("text_kwargs", "audio_kwargs", "common_kwargs"):
+            extra = kwargs.pop(nested, None) or {}
+            if nested == "audio_kwargs" and sampling_rate is None:
+                sampling_rate = extra.get("sampling_rate")
+            elif nested != "audio_kwargs":
+                kwargs.update({k: v for k, v in extra.items() if k != "return_tensors"})
+        kwargs.pop("load_audio_backend", None)
+
+        clips_in = _as_clip_list(audio)
+        if text is None and not clips_in:
+            raise ValueError("pass `text`, `audio` or both")
+        if text is None:
+            texts = [self.default_prompt(add_generation_prompt=add_generation_prompt)] * len(clips_in)
+        elif isinstance(text, str):
+            texts = [text]
+        elif isinstance(text, (list, tuple)) and all(isinstance(t, str) for t in text):
+            texts = list(text)
+        else:
+            raise ValueError("text must be a string or a list of strings (rendered prompts)")
+        if not texts:
+            raise ValueError("text is an empty list")
+
+        counts = [t.count(self.speech_token) for t in texts]
+        self._check_counts(counts, len(clips_in), audio_given=audio is not None)
+
+        data: dict[str, Any] = {}
+        n_speech: list[int] = []
+        if clips_in:
+            clips = []
+            for i, clip in enumerate(clips_in):
+                try:
+                    clips.append(self.load_audio(clip, sampling_rate=sampling_rate))
+                except ValueError as e:
+                    raise ValueError(f"audio clip {i}: {e}") from e
+            input_features, feature_mask = self.extract_features(clips)
+            for i, frames in enumerate(feature_mask.sum(-1).tolist()):
+                n = self.num_speech_embeddings(int(frames))
+                if n < 1:
+                    raise ValueError(
+                        f"audio clip {i} is too short: {int(frames)} mel frames give no speech embedding with "
+                        f"speech_downsample_rate={self.speech_downsample_rate}"
+                    )
+                n_speech.append(n)
+            data["input_features"] = input_features
+            data["feature_attention_mask"] = feature_mask
+
+        expanded, k = [], 0
+        for t, c in zip(texts, counts):
+            parts = t.split(self.speech_token)
+            out = parts[0]
+            for part in parts[1:]:
+                out += self.speech_token * n_speech[k] + part
+                k += 1
+            expanded.append(out)
+
+        kwargs.setdefault("add_special_tokens", False)
+        if padding_side is not None:
+            kwargs["padding_side"] = padding_side
+        text_inputs = self.tokenizer(expanded, padding=padding, return_tensors=None, **kwargs)
+        found = sum(ids.count(self.speech_token_id) for ids in text_inputs["input_ids"])
+        if found != sum(n_speech):
+            raise ValueError(
+                f"the tokenized prompts hold {found} speech tokens but {sum(n_speech)} were expected (truncation "
+                "cut them, or the text already contained expanded speech tokens); raise max_length or disable "
+                "truncation"
+            )
+        data = {**dict(text_inputs), **data}
+        return BatchFeature(data=data, tensor_type=return_tensors)
+
+    def _check_counts(self, counts: list[int], n_clips: int, audio_given: bool) -> None:
+        total = sum(counts)
+        if total == n_clips:
+            return
+        tok = repr(self.speech_token)
+        clips = "no audio was given" if not audio_given or n_clips == 0 else (
+            f"{_plural(n_clips, 'audio clip')} {'was' if n_clips == 1 else 'were'} given"
+        )
+        if len(counts) == 1:
+            c = counts[0]
+            has = "has no speech placeholder" if c == 0 else f"has {_plural(c, 'speech placeholder')}"
+            msg = f"prompt 0 {has} ({tok}) but {clips}"
+        elif total == 0:
+            msg = f"none of the {len(counts)} prompts has a speech placeholder ({tok}) but {clips}"
+        else:
+            msg = (
+                f"the {len(counts)} prompts have {counts} speech placeholders ({tok}), {total} in all, but {clips}"
+            )
+        raise ValueError(
+            msg + f"; each {tok} takes one audio clip, in order (pass text=None to get one default prompt per clip)"
+        )
+
+
+
+
+def write_processor_remote_code(save_directory: str | os.PathLike) -> None:
+    """Copies this file into `save_directory` and adds its `auto_map` to `processor_config.json`.
+
+    Raises:
+        FileNotFoundError: if `save_directory` has no `processor_config.json` (save the processor there first).
+    """
+    config_path = os.path.join(save_directory, "processor_config.json")
+    if not os.path.isfile(config_path):
+        raise FileNotFoundError(f"{save_directory} has no processor_config.json: save the processor there first.")
+    source = os.path.abspath(__file__)
+    target = os.path.join(save_directory, PROCESSOR_REMOTE_CODE_FILE)
+    if source != os.path.abspath(target):
+        shutil.copyfile(source, target)
+    with open(config_path, encoding="utf-8") as f:
+        config = json.load(f)
+    config["auto_map"] = {**config.get("auto_map", {}), **PROCESSOR_REMOTE_CODE_AUTO_MAP}
+    with open(config_path, "w", encoding="utf-8") as f:
+        json.dump(config, f, indent=2, sort_keys=True)
+        f.write("\n")
+
+
+__all__ = [
+    "CHAT_TEMPLATES",
+    "DEFAULT_INSTRUCTION",
+    "DEFAULT_SYSTEM_PROMPT",
+    "SAMPLING_RATE",
+    "SPEECH_TOKEN",
+    "LlamaOmniProcessor",
+    "load_audio",
+    "write_processor_remote_code",
+]

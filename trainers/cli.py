@@ -1,0 +1,57 @@
+"""The `llama-omni` command.
+
+    llama-omni convert-original --checkpoint DIR --output DIR   convert a released ICTNLP/Llama-3.1-8B-Omni folder
+    llama-omni export-remote-code DIR                           add remote code + auto_map to a saved model folder
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _convert_original(argv: list[str]) -> int:
+    from modeling_llama_omni.convert_original import main as convert_main
+
+    return convert_main(argv) or 0
+
+
+def _export_remote_code(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="llama-omni export-remote-code",
+        description="Copy the model (and processor) code files into a saved LLaMA-Omni folder and write their "
+        "auto_map, so that it loads with trust_remote_code=True where this package is not installed.",
+    )
+    parser.add_argument("folder", help="a folder written by save_pretrained")
+    args = parser.parse_args(argv)
+    from modeling_llama_omni.remote_code import export_remote_code
+
+    written = export_remote_code(args.folder)
+    for path in written:
+        print(path)
+    return 0
+
+
+COMMANDS = {
+    "convert-original": (_convert_original, "convert a released ICTNLP/Llama-3.1-8B-Omni checkpoint"),
+    "export-remote-code": (_export_remote_code, "make a saved folder loadable with trust_remote_code=True"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `llama-omni` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+        print("usage: llama-omni COMMAND [ARGS]\n\ncommands:")
+        for name, (_, help_text) in COMMANDS.items():
+            print(f"  {name:20s} {help_text}")
+        if argv and argv[0] not in ("-h", "--help"):
+            print(f"\nerror: unknown command {argv[0]!r}", file=sys.stderr)
+            return 2
+        return 0
+    command, _ = COMMANDS[argv[0]]
+    return command(argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
