@@ -307,8 +307,8 @@ def test_tied_embeddings_without_lm_head(tmp_path):
     _assert_clean(info)
     input_ids = torch.tensor([[1, 5, 9, 33]])
     with torch.no_grad():
-        torch.testing.assert_close(model(input_ids=input_ids).logits, src.llm(input_ids=input_ids).logits, atol=1e-5,
-                                   rtol=0)
+        ours, theirs = model(input_ids=input_ids).logits, src.llm(input_ids=input_ids).logits
+    torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=0)
 
 
 def test_tokenizer_gets_speech_token_and_processor(tmp_path):
