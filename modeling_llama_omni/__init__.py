@@ -8,9 +8,11 @@ from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
 
 from .configuration_llama_omni import LlamaOmniConfig
 from .modeling_llama_omni import (
+    CTCUnitStream,
     LlamaOmniCausalLMOutputWithPast,
     LlamaOmniCTCSpeechDecoder,
     LlamaOmniForConditionalGeneration,
+    LlamaOmniGenerateOutput,
     LlamaOmniModel,
     LlamaOmniModelOutputWithPast,
     LlamaOmniPreTrainedModel,
@@ -19,6 +21,7 @@ from .modeling_llama_omni import (
     ctc_greedy_collapse,
     write_remote_code,
 )
+from .streaming_llama_omni import AudioStreamer, stream_generate
 
 AutoConfig.register(LlamaOmniConfig.model_type, LlamaOmniConfig, exist_ok=True)
 AutoModel.register(LlamaOmniConfig, LlamaOmniForConditionalGeneration, exist_ok=True)
@@ -34,6 +37,10 @@ __all__ = [
     "LlamaOmniCTCSpeechDecoder",
     "LlamaOmniModelOutputWithPast",
     "LlamaOmniCausalLMOutputWithPast",
+    "LlamaOmniGenerateOutput",
+    "CTCUnitStream",
+    "AudioStreamer",
+    "stream_generate",
     "ctc_greedy_collapse",
     "write_remote_code",
 ]

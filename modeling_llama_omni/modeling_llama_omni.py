@@ -13,8 +13,10 @@ copied into a model folder and loaded with `trust_remote_code=True` where this p
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -23,13 +25,15 @@ from torch import nn
 
 from transformers import AutoModel, GenerationMixin, PreTrainedModel
 from transformers.activations import ACT2FN
-from transformers.cache_utils import Cache
+from transformers.cache_utils import Cache, DynamicCache
+from transformers.generation.logits_process import LogitsProcessorList, SuppressTokensLogitsProcessor
 from transformers.masking_utils import create_bidirectional_mask, create_causal_mask
 from transformers.modeling_outputs import BaseModelOutput, BaseModelOutputWithPast, ModelOutput
 from transformers.models.llama.modeling_llama import LlamaDecoderLayer, LlamaRotaryEmbedding
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
 from .configuration_llama_omni import LlamaOmniConfig
+from .streaming_llama_omni import stream_generate
 
 IGNORE_INDEX = -100
 
@@ -39,7 +43,7 @@ REMOTE_CODE_AUTO_MAP = {
     "AutoModel": "modeling_llama_omni.LlamaOmniForConditionalGeneration",
     "AutoModelForCausalLM": "modeling_llama_omni.LlamaOmniForConditionalGeneration",
 }
-REMOTE_CODE_FILES = ("configuration_llama_omni.py", "modeling_llama_omni.py")
+REMOTE_CODE_FILES = ("configuration_llama_omni.py", "modeling_llama_omni.py", "streaming_llama_omni.py")
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -84,6 +88,25 @@ class LlamaOmniCausalLMOutputWithPast(ModelOutput):
     hidden_states: tuple[torch.FloatTensor, ...] | None = None
     attentions: tuple[torch.FloatTensor, ...] | None = None
     last_hidden_state: torch.FloatTensor | None = None
+
+
+@dataclass
+class LlamaOmniGenerateOutput(ModelOutput):
+    r"""
+    sequences (`torch.LongTensor` of shape `(batch_size, sequence_length)`):
+        What `generate()` returns (prompt + answer for decoder-only generation from `input_ids`).
+    units (`list[torch.LongTensor]`):
+        Speech units of each answer (CTC-decoded from the states that predicted its tokens, up to its first EOS).
+    waveforms (`list[torch.FloatTensor]`, *optional*):
+        The vocoded answer of each sample, at `sampling_rate` (when a vocoder was given).
+    sampling_rate (`int`, *optional*):
+        Sampling rate of `waveforms`.
+    """
+
+    sequences: torch.LongTensor | None = None
+    units: list[torch.LongTensor] | None = None
+    waveforms: list[torch.FloatTensor] | None = None
+    sampling_rate: int | None = None
 
 
 @dataclass
@@ -314,6 +337,48 @@ def ctc_greedy_collapse(frame_ids: list[int], blank_id: int, previous: int | Non
             units.append(frame_id)
         previous = frame_id
     return units
+
+
+class CTCUnitStream:
+    """
+    Incremental greedy CTC decoding: feed the LLM hidden states one text token (or a few) at a time and get the
+    new units. The speech decoder is causal, so a KV cache over the upsampled frames makes every step cost the
+    same whatever the position, and the units equal those of a one-shot run over the whole answer
+    (`LlamaOmniForConditionalGeneration.predict_units`); repeats are merged across step boundaries.
+
+    Args:
+        speech_decoder (`LlamaOmniCTCSpeechDecoder`): the decoder to run.
+        batch_size (`int`, *optional*, defaults to 1): number of sequences decoded side by side.
+    """
+
+    def __init__(self, speech_decoder: LlamaOmniCTCSpeechDecoder, batch_size: int = 1):
+        self.speech_decoder = speech_decoder
+        self.cache = DynamicCache(config=speech_decoder.config)
+        self.previous: list[int | None] = [None] * batch_size
+
+    @torch.no_grad()
+    def step(self, hidden_states: torch.FloatTensor) -> list[list[int]]:
+        """
+        Args:
+            hidden_states (`torch.FloatTensor` of shape `(batch_size, num_new_states, hidden_size)`): the states
+                that predicted the new text tokens.
+
+        Returns:
+            The new units of each sequence (blanks dropped, repeats merged, also with the previous step's last frame).
+        """
+        if hidden_states.dim() != 3 or hidden_states.shape[0] != len(self.previous):
+            raise ValueError(
+                f"hidden_states must have shape ({len(self.previous)}, num_new_states, hidden_size), got "
+                f"{tuple(hidden_states.shape)}"
+            )
+        dtype = self.speech_decoder.input_proj.weight.dtype
+        device = self.speech_decoder.input_proj.weight.device
+        logits = self.speech_decoder(hidden_states.to(device, dtype), past_key_values=self.cache, use_cache=True)
+        new_units = []
+        for i, frame_ids in enumerate(logits.argmax(-1).tolist()):
+            new_units.append(ctc_greedy_collapse(frame_ids, self.speech_decoder.blank_id, previous=self.previous[i]))
+            self.previous[i] = frame_ids[-1]
+        return new_units
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -622,6 +687,10 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
         padded = nn.utils.rnn.pad_sequence(states, batch_first=True)
         return padded, lengths
 
+    def speech_unit_stream(self, batch_size: int = 1) -> CTCUnitStream:
+        """A fresh incremental speech-unit decoder (see `CTCUnitStream`) over this model's speech decoder."""
+        return CTCUnitStream(self.speech_decoder, batch_size=batch_size)
+
     @torch.no_grad()
     def predict_units(
         self, hidden_states: torch.FloatTensor, attention_mask: torch.LongTensor | None = None
@@ -672,6 +741,7 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
         unit_labels: torch.LongTensor | None = None,
         use_cache: bool | None = None,
         logits_to_keep: int | torch.Tensor = 0,
+        speech_state_callback: Callable[[torch.Tensor], None] | None = None,
         **kwargs,
     ) -> LlamaOmniCausalLMOutputWithPast:
         r"""
@@ -686,6 +756,9 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
                 tokens, the same states it reads when streaming.
             logits_to_keep (`int` or `torch.Tensor`, *optional*):
                 Compute text logits only for the last `logits_to_keep` positions (0 = all).
+            speech_state_callback (`Callable`, *optional*):
+                Called with the last position's hidden state, `(batch_size, hidden_size)`: during generation, the
+                state that predicts the next token. `generate()` sets it for an `AudioStreamer` or `return_audio`.
         """
         if unit_labels is not None and labels is None:
             raise ValueError("unit_labels need labels: the labels mark the response tokens the speech decoder reads")
@@ -701,6 +774,8 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
             **kwargs,
         )
         hidden_states = outputs.last_hidden_state
+        if speech_state_callback is not None:
+            speech_state_callback(hidden_states[:, -1])
         if isinstance(logits_to_keep, int):
             kept = hidden_states[:, -logits_to_keep:, :] if logits_to_keep > 0 else hidden_states
         else:
@@ -738,6 +813,106 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
             last_hidden_state=hidden_states,
         )
 
+    def generate(
+        self,
+        inputs: torch.Tensor | None = None,
+        *args,
+        streamer=None,
+        return_audio: bool = False,
+        vocoder: nn.Module | None = None,
+        **kwargs,
+    ):
+        r"""
+        transformers' `GenerationMixin.generate` (every argument works as there), plus speech:
+
+        - with `streamer=AudioStreamer(...)`, the model hands the streamer the hidden state of every step, and the
+          streamer yields text and audio while the answer is generated (see also `stream()`);
+        - with `return_audio=True`, returns a `LlamaOmniGenerateOutput` with `sequences`, the answer's speech
+          `units` (per sample, up to its first EOS) and, with a `vocoder`, its `waveforms`.
+
+        Raises:
+            ValueError: `return_audio=True` with beam search or assisted generation (the per-step hidden states
+                would not follow the kept beams).
+        """
+        callbacks = []
+        if streamer is not None and hasattr(streamer, "on_speech_state"):
+            callbacks.append(streamer.on_speech_state)
+        states: list[torch.Tensor] = []
+        if return_audio:
+            generation_config = kwargs.get("generation_config") or self.generation_config
+            num_beams = kwargs.get("num_beams") or generation_config.num_beams or 1
+            if num_beams > 1 or kwargs.get("assistant_model") is not None:
+                raise ValueError("return_audio=True supports greedy decoding and sampling, not beam search")
+            callbacks.append(lambda state: states.append(state.detach()))
+        if callbacks:
+            kwargs["speech_state_callback"] = callbacks[0] if len(callbacks) == 1 else _chain(callbacks)
+        if 0 <= self.config.speech_token_id < self.config.text_config.vocab_size:
+            # The speech placeholder is an input-only token: never generate it.
+            processors = LogitsProcessorList(kwargs.pop("logits_processor", None) or [])
+            processors.append(SuppressTokensLogitsProcessor([self.config.speech_token_id], device=self.device))
+            kwargs["logits_processor"] = processors
+        output = super().generate(inputs, *args, streamer=streamer, **kwargs)
+        if not return_audio:
+            return output
+
+        sequences = output if isinstance(output, torch.Tensor) else output.sequences
+        num_new = len(states)
+        answers = sequences[:, sequences.shape[1] - num_new :]
+        lengths = torch.full((sequences.shape[0],), num_new, dtype=torch.long)
+        eos = self.generation_config.eos_token_id
+        eos_ids = torch.tensor([] if eos is None else ([eos] if isinstance(eos, int) else list(eos)))
+        if num_new and eos_ids.numel():
+            is_eos = torch.isin(answers.cpu(), eos_ids)
+            has_eos = is_eos.any(-1)
+            lengths = torch.where(has_eos, is_eos.float().argmax(-1) + 1, lengths)
+        if num_new:
+            hidden = torch.stack(states, dim=1)
+            mask = (torch.arange(num_new)[None, :] < lengths[:, None]).long().to(hidden.device)
+            units = self.predict_units(hidden, mask)
+        else:
+            units = [torch.zeros(0, dtype=torch.long) for _ in range(sequences.shape[0])]
+        waveforms = sampling_rate = None
+        if vocoder is not None:
+            waveforms = [vocoder_units(vocoder, u) for u in units]
+            sampling_rate = int(vocoder.config.sampling_rate)
+        return LlamaOmniGenerateOutput(
+            sequences=sequences, units=units, waveforms=waveforms, sampling_rate=sampling_rate
+        )
+
+    def stream(
+        self,
+        tokenizer,
+        vocoder: nn.Module | None = None,
+        chunk_size: int | float | None = 10,
+        timeout: float | None = 300.0,
+        vocoder_stream_kwargs: dict | None = None,
+        **generate_kwargs,
+    ) -> Iterator[tuple[str, "np.ndarray"]]:
+        r"""
+        Generates in a background thread and yields `(text_delta, audio_chunk)` pairs as they come:
+        `for text, audio in model.stream(processor, vocoder=vocoder, chunk_size=10, **inputs): ...`
+
+        Args:
+            tokenizer: the processor or tokenizer (for the text deltas).
+            vocoder (`UnitVocoder`, *optional*): without one, audio chunks are empty.
+            chunk_size (`int`, *optional*, defaults to 10): Omega, units per vocoded chunk (`None` = all at the end).
+            timeout (`float`, *optional*): seconds to wait for each item before `TimeoutError`.
+            vocoder_stream_kwargs (`dict`, *optional*): passed to `vocoder.stream(...)`.
+            generate_kwargs: the model inputs (from the processor) and `generate()` arguments.
+
+        An exception inside generate() is raised here; breaking out of the loop (or closing the generator) stops
+        generation at its next step and ends the thread.
+        """
+        return stream_generate(
+            self,
+            tokenizer,
+            vocoder=vocoder,
+            chunk_size=chunk_size,
+            timeout=timeout,
+            vocoder_stream_kwargs=vocoder_stream_kwargs,
+            **generate_kwargs,
+        )
+
     def prepare_inputs_for_generation(self, *args, is_first_iteration: bool = False, **kwargs):
         model_inputs = super().prepare_inputs_for_generation(*args, is_first_iteration=is_first_iteration, **kwargs)
         # The speech is encoded once, in the prefill; later steps read it from the cache.
@@ -747,6 +922,23 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
         return model_inputs
 
 
+def _chain(callbacks: list[Callable[[torch.Tensor], None]]) -> Callable[[torch.Tensor], None]:
+    def call_all(state: torch.Tensor) -> None:
+        for callback in callbacks:
+            callback(state)
+
+    return call_all
+
+
+@torch.no_grad()
+def vocoder_units(vocoder: nn.Module, units: torch.LongTensor) -> torch.FloatTensor:
+    """One-shot vocoding of one unit sequence `(num_units,)` -> waveform `(num_samples,)` (empty for no units)."""
+    if units.numel() == 0:
+        return torch.zeros(0)
+    device = next(vocoder.parameters()).device
+    return vocoder(units.unsqueeze(0).to(device)).waveform[0].float().cpu()
+
+
 __all__ = [
     "LlamaOmniPreTrainedModel",
     "LlamaOmniModel",
@@ -754,6 +946,9 @@ __all__ = [
     "LlamaOmniSpeechEncoder",
     "LlamaOmniSpeechAdaptor",
     "LlamaOmniCTCSpeechDecoder",
+    "CTCUnitStream",
+    "LlamaOmniGenerateOutput",
     "ctc_greedy_collapse",
+    "vocoder_units",
     "write_remote_code",
 ]

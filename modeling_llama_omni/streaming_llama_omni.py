@@ -1,0 +1,249 @@
+# Copyright 2026 The llama-omni-hf authors. Licensed under the Apache License, Version 2.0.
+"""Streaming text + speech out of transformers' own `generate()`.
+
+`AudioStreamer` is a `BaseStreamer` (like `TextIteratorStreamer`): pass it as `generate(..., streamer=...)` to a
+LLaMA-Omni model, run generate() in a thread, and iterate over `(text_delta, audio_chunk)` pairs in the caller.
+The model hands the streamer, at every decoding step, the LLM hidden state that predicts the next token; when the
+token arrives (`put`), the streamer runs one incremental step of the CTC speech decoder over that state (a KV
+cache over the upsampled frames: the cost per token does not grow with the answer length), and every
+`chunk_size` (Omega) new units it vocodes them with left context, so chunk boundaries do not click.
+
+This file imports only torch, numpy and transformers, so that it can be copied into a model folder for
+`trust_remote_code=True`.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Iterator
+from queue import Empty, Queue
+from typing import Any
+
+import numpy as np
+import torch
+from transformers.generation.stopping_criteria import StoppingCriteria, StoppingCriteriaList
+from transformers.generation.streamers import BaseStreamer
+
+_STOP = object()
+
+
+class _GenerationError:
+    """Wraps an exception raised in the generation thread, to re-raise it in the caller."""
+
+    def __init__(self, error: BaseException):
+        self.error = error
+
+
+class StopOnEvent(StoppingCriteria):
+    """Stops generation (cleanly, at the next step) once `event` is set."""
+
+    def __init__(self, event: threading.Event):
+        self.event = event
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs) -> torch.BoolTensor:
+        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
+
+
+class AudioStreamer(BaseStreamer):
+    r"""
+    Streams the text and the speech of a LLaMA-Omni answer while `generate()` produces it.
+
+    Iterating over the streamer yields `(text_delta, audio_chunk)` pairs: `text_delta` is the new text (possibly
+    empty), `audio_chunk` a float32 numpy array at `sampling_rate` (possibly empty). All units decoded so far are
+    in `units`.
+
+    Args:
+        model (`LlamaOmniForConditionalGeneration`): the model that generates (its speech decoder is used).
+        tokenizer: a tokenizer or processor with `decode`, for the text deltas.
+        vocoder (`UnitVocoder`, *optional*): turns units into audio. Without one, audio chunks are empty and only
+            `units` fill up.
+        chunk_size (`int` or `None`, *optional*, defaults to 10):
+            Omega: units per vocoded chunk. Smaller = earlier first audio, more vocoder calls. `None` or
+            `math.inf` vocodes everything at the end.
+        timeout (`float`, *optional*): seconds the iterator waits for the next item before raising `TimeoutError`.
+        skip_prompt (`bool`, *optional*, defaults to `True`): do not emit the prompt's text.
+        vocoder_stream_kwargs (`dict`, *optional*): passed to `vocoder.stream(...)` (e.g. `lookahead_frames`).
+        decode_kwargs: passed to `tokenizer.decode` (default `skip_special_tokens=True`).
+
+    Raises:
+        ValueError: for a non-positive `chunk_size`, or (during generation) a batch of more than one sequence.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        vocoder: Any | None = None,
+        chunk_size: int | float | None = 10,
+        timeout: float | None = None,
+        skip_prompt: bool = True,
+        vocoder_stream_kwargs: dict | None = None,
+        **decode_kwargs,
+    ):
+        if chunk_size is None or chunk_size == math.inf:
+            chunk_size = math.inf
+        elif isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+            raise ValueError(f"chunk_size must be a positive int (units per chunk), None or math.inf; got {chunk_size!r}")
+        self.chunk_size = chunk_size
+        self.tokenizer = tokenizer
+        self.vocoder = vocoder
+        self.timeout = timeout
+        self.skip_prompt = skip_prompt
+        self.decode_kwargs = {"skip_special_tokens": True, **decode_kwargs}
+        self.unit_stream = model.speech_unit_stream()
+        self.vocoder_stream = vocoder.stream(**(vocoder_stream_kwargs or {})) if vocoder is not None else None
+        self.sampling_rate = int(vocoder.config.sampling_rate) if vocoder is not None else None
+        self.stop_event = threading.Event()
+
+        self.token_ids: list[int] = []
+        self.units: list[int] = []
+        self._unvoiced: list[int] = []
+        self._printed = ""
+        self._pending_state: torch.Tensor | None = None
+        self._prompt_done = False
+        self._queue: Queue = Queue()
+
+    # -- called from the generation thread -----------------------------------------------------------------------------
+
+    def on_speech_state(self, state: torch.Tensor) -> None:
+        """Receives `(batch, hidden_size)`: the LLM state that predicts the next token (called by the model)."""
+        self._pending_state = state
+
+    def put(self, value: torch.Tensor) -> None:
+        """Receives the prompt (first call), then each new token, from `generate()`."""
+        if value.dim() > 1 and value.shape[0] > 1:
+            raise ValueError("AudioStreamer streams one sequence at a time; got a batch of " f"{value.shape[0]}")
+        value = value.reshape(-1)
+        if not self._prompt_done:
+            self._prompt_done = True
+            if not self.skip_prompt:
+                self._queue.put((self.tokenizer.decode(value.tolist(), **self.decode_kwargs), self._empty_audio()))
+            return
+        if self.stop_event.is_set():
+            return
+        if self._pending_state is None:
+            raise RuntimeError(
+                "AudioStreamer got a token without the hidden state that predicted it: pass it to the generate() of "
+                "a LLaMA-Omni model (which hands the streamer its states), not to another model's"
+            )
+        self.token_ids.extend(value.tolist())
+        new_units = self.unit_stream.step(self._pending_state[:1].unsqueeze(1))[0]
+        self._pending_state = None
+        self.units.extend(new_units)
+        self._unvoiced.extend(new_units)
+        audio = self._empty_audio()
+        if len(self._unvoiced) >= self.chunk_size:
+            audio = self._vocode(self._unvoiced)
+            self._unvoiced = []
+        text = self._text_delta(final=False)
+        if text or audio.size:
+            self._queue.put((text, audio))
+
+    def end(self) -> None:
+        """Flushes the remaining text, units and audio, and closes the stream (called by `generate()`)."""
+        audio = self._empty_audio()
+        if not self.stop_event.is_set():
+            pieces = []
+            if self._unvoiced:
+                pieces.append(self._vocode(self._unvoiced))
+                self._unvoiced = []
+            if self.vocoder_stream is not None:
+                pieces.append(self.vocoder_stream.flush())
+            if pieces:
+                audio = np.concatenate(pieces).astype(np.float32, copy=False)
+        text = self._text_delta(final=True)
+        if text or audio.size:
+            self._queue.put((text, audio))
+        self._queue.put(_STOP)
+
+    def put_error(self, error: BaseException) -> None:
+        """Hands an exception raised by generate() to the caller (re-raised by the iterator)."""
+        self._queue.put(_GenerationError(error))
+
+    # -- helpers -------------------------------------------------------------------------------------------------------
+
+    def _empty_audio(self) -> np.ndarray:
+        return np.zeros(0, dtype=np.float32)
+
+    def _vocode(self, units: list[int]) -> np.ndarray:
+        if self.vocoder_stream is None:
+            return self._empty_audio()
+        return np.asarray(self.vocoder_stream.push(units), dtype=np.float32)
+
+    def _text_delta(self, final: bool) -> str:
+        text = self.tokenizer.decode(self.token_ids, **self.decode_kwargs)
+        if not final and text.endswith("\ufffd"):  # an incomplete multi-byte character: wait for the rest
+            return ""
+        if text.startswith(self._printed):
+            delta = text[len(self._printed) :]
+            self._printed = text
+            return delta
+        # The decoded prefix changed (rare with byte-level tokenizers): emit the new text only at the end.
+        if final:
+            delta = text[len(self._printed) :] if len(text) > len(self._printed) else ""
+            self._printed = text
+            return delta
+        return ""
+
+    # -- the caller's side ---------------------------------------------------------------------------------------------
+
+    def __iter__(self) -> AudioStreamer:
+        return self
+
+    def __next__(self) -> tuple[str, np.ndarray]:
+        try:
+            item = self._queue.get(timeout=self.timeout)
+        except Empty:
+            raise TimeoutError(f"no output from generate() within {self.timeout} s") from None
+        if item is _STOP:
+            raise StopIteration
+        if isinstance(item, _GenerationError):
+            raise item.error
+        return item
+
+
+def stream_generate(
+    model: Any,
+    tokenizer: Any,
+    vocoder: Any | None = None,
+    chunk_size: int | float | None = 10,
+    timeout: float | None = 300.0,
+    vocoder_stream_kwargs: dict | None = None,
+    join_timeout: float = 30.0,
+    **generate_kwargs,
+) -> Iterator[tuple[str, np.ndarray]]:
+    """
+    Runs `model.generate(**generate_kwargs)` in a background thread with an `AudioStreamer` and yields its
+    `(text_delta, audio_chunk)` pairs. An exception inside generate() is re-raised here; when the caller stops
+    iterating early (break, or `close()` on this generator), generation stops at its next step and the thread
+    ends.
+    """
+    streamer = AudioStreamer(
+        model,
+        tokenizer,
+        vocoder=vocoder,
+        chunk_size=chunk_size,
+        timeout=timeout,
+        vocoder_stream_kwargs=vocoder_stream_kwargs,
+    )
+    criteria = StoppingCriteriaList(generate_kwargs.pop("stopping_criteria", None) or [])
+    criteria.append(StopOnEvent(streamer.stop_event))
+
+    def run() -> None:
+        try:
+            with torch.inference_mode():
+                model.generate(streamer=streamer, stopping_criteria=criteria, **generate_kwargs)
+        except BaseException as error:  # noqa: BLE001 - every failure must reach the caller
+            streamer.put_error(error)
+
+    thread = threading.Thread(target=run, name="llama-omni-generate", daemon=True)
+    thread.start()
+    try:
+        yield from streamer
+    finally:
+        streamer.stop_event.set()
+        thread.join(timeout=join_timeout)
+
+
+__all__ = ["AudioStreamer", "StopOnEvent", "stream_generate"]

@@ -1,0 +1,129 @@
+"""Incremental CTC decoding, AudioStreamer and model.stream() on a tiny random model."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import torch
+
+from modeling_llama_omni import AudioStreamer, CTCUnitStream
+from tests.tiny_components import make_speech
+from tests.tiny_models import tiny_model_and_processor
+
+THREAD_NAME = "llama-omni-generate"
+
+
+@pytest.fixture(scope="module")
+def model_and_processor():
+    return tiny_model_and_processor()
+
+
+def _inputs(processor, seconds: float, seed: int):
+    return processor(audio=make_speech(seconds, seed=seed), sampling_rate=16000)
+
+
+def _run_streamer(model, processor, inputs, chunk_size, **generate_kwargs):
+    streamer = AudioStreamer(model, processor, chunk_size=chunk_size, timeout=60)
+    thread = threading.Thread(target=model.generate, kwargs=dict(streamer=streamer, **inputs, **generate_kwargs))
+    thread.start()
+    items = list(streamer)
+    thread.join()
+    return streamer, items
+
+
+def test_incremental_decoder_equals_one_shot_for_any_step_sizes(model_and_processor):
+    model, _ = model_and_processor
+    generator = torch.Generator().manual_seed(0)
+    hidden = torch.randn(1, 23, model.config.text_config.hidden_size, generator=generator)
+    one_shot = model.predict_units(hidden)[0].tolist()
+    for steps in ([1] * 23, [5, 1, 7, 10], [23]):
+        stream = model.speech_unit_stream()
+        units, start = [], 0
+        for n in steps:
+            units += stream.step(hidden[:, start : start + n])[0]
+            start += n
+        assert units == one_shot, steps
+    assert isinstance(stream, CTCUnitStream)
+    with pytest.raises(ValueError, match="hidden_states must have shape"):
+        model.speech_unit_stream(batch_size=2).step(hidden)
+
+
+@pytest.mark.parametrize("chunk_size", [1, 4, 10, None])
+def test_streamed_units_equal_one_shot_units(model_and_processor, chunk_size):
+    model, processor = model_and_processor
+    for seed, seconds in enumerate([1.0, 2.5, 4.0]):
+        inputs = _inputs(processor, seconds, seed)
+        kwargs = dict(max_new_tokens=25, do_sample=False, eos_token_id=None)
+        reference = model.generate(**inputs, return_audio=True, **kwargs)
+        streamer, items = _run_streamer(model, processor, inputs, chunk_size, **kwargs)
+        assert streamer.units == reference.units[0].tolist()
+        assert len(streamer.units) > 0
+        answer = reference.sequences[0, inputs["input_ids"].shape[1] :]
+        assert streamer.token_ids == answer.tolist()
+        assert "".join(text for text, _ in items) == processor.decode(answer, skip_special_tokens=True)
+
+
+def test_return_audio_cuts_each_sample_at_its_first_eos(model_and_processor):
+    model, processor = model_and_processor
+    inputs = processor(audio=[make_speech(1.0), make_speech(2.0, seed=1)], sampling_rate=16000,
+                       text=[processor.default_prompt()] * 2, padding_side="left")
+    first = model.generate(**inputs, max_new_tokens=12, do_sample=False, eos_token_id=None)
+    answer_start = inputs["input_ids"].shape[1]
+    eos = int(first[0, answer_start + 4])  # make sample 0 stop after its 5th token
+    out = model.generate(**inputs, max_new_tokens=12, do_sample=False, eos_token_id=eos, pad_token_id=0,
+                         return_audio=True)
+    states = []
+    model.generate(**inputs, max_new_tokens=12, do_sample=False, eos_token_id=eos, pad_token_id=0,
+                   speech_state_callback=lambda s: states.append(s))
+    hidden = torch.stack(states, dim=1)
+    answers = out.sequences[:, answer_start:]
+    for i in range(2):
+        is_eos = (answers[i] == eos).nonzero()
+        n = int(is_eos[0]) + 1 if len(is_eos) else answers.shape[1]
+        assert out.units[i].tolist() == model.predict_units(hidden[i : i + 1, :n])[0].tolist()
+    assert out.waveforms is None
+
+
+def test_stream_yields_before_generation_ends_and_stops_when_the_caller_breaks(model_and_processor):
+    model, processor = model_and_processor
+    inputs = _inputs(processor, 1.0, 0)
+    max_new_tokens = 400
+    stream = model.stream(processor, chunk_size=2, max_new_tokens=max_new_tokens, do_sample=False,
+                          eos_token_id=None, **inputs)
+    received = 0
+    for text, audio in stream:
+        received += 1
+        assert any(t.name == THREAD_NAME and t.is_alive() for t in threading.enumerate())
+        if received == 3:
+            break
+    stream.close()
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline and any(t.name == THREAD_NAME for t in threading.enumerate()):
+        time.sleep(0.02)
+    assert not any(t.name == THREAD_NAME for t in threading.enumerate())
+
+
+def test_an_exception_inside_generate_surfaces_in_the_caller(model_and_processor):
+    model, processor = model_and_processor
+    inputs = _inputs(processor, 1.0, 0)
+    inputs["input_features"] = inputs["input_features"][:, :40]  # wrong number of mel bins
+    with pytest.raises(ValueError, match="mel bins"):
+        list(model.stream(processor, max_new_tokens=5, **inputs))
+
+
+def test_streamer_rejects_batches_and_bad_chunk_sizes(model_and_processor):
+    model, processor = model_and_processor
+    with pytest.raises(ValueError, match="chunk_size"):
+        AudioStreamer(model, processor, chunk_size=0)
+    inputs = processor(audio=[make_speech(1.0), make_speech(1.0, seed=1)], sampling_rate=16000,
+                       text=[processor.default_prompt()] * 2)
+    with pytest.raises(ValueError, match="one sequence at a time"):
+        list(model.stream(processor, max_new_tokens=3, **inputs))
+
+
+def test_return_audio_refuses_beam_search(model_and_processor):
+    model, processor = model_and_processor
+    with pytest.raises(ValueError, match="beam search"):
+        model.generate(**_inputs(processor, 1.0, 0), num_beams=2, return_audio=True, max_new_tokens=2)
