@@ -127,3 +127,35 @@ def test_return_audio_refuses_beam_search(model_and_processor):
     model, processor = model_and_processor
     with pytest.raises(ValueError, match="beam search"):
         model.generate(**_inputs(processor, 1.0, 0), num_beams=2, return_audio=True, max_new_tokens=2)
+
+
+def test_sampling_stopping_criteria_and_multi_turn_behave_as_in_generate(model_and_processor):
+    from transformers.generation.stopping_criteria import StoppingCriteria
+
+    model, processor = model_and_processor
+    conversation = [
+        {"role": "user", "content": [{"type": "audio"}, {"type": "text", "text": " first"}]},
+        {"role": "assistant", "content": "an answer"},
+        {"role": "user", "content": [{"type": "audio"}]},
+    ]
+    prompt = processor.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False)
+    inputs = processor(text=prompt, audio=[make_speech(1.0), make_speech(1.5, seed=2)], sampling_rate=16000)
+    assert int((inputs["input_ids"] == processor.speech_token_id).sum()) > 0
+
+    class StopAfter(StoppingCriteria):
+        def __init__(self, n):
+            self.n = n
+
+        def __call__(self, input_ids, scores, **kwargs):
+            done = input_ids.shape[1] >= inputs["input_ids"].shape[1] + self.n
+            return torch.full((input_ids.shape[0],), done, dtype=torch.bool)
+
+    kwargs = dict(do_sample=True, temperature=0.9, top_k=20, max_new_tokens=30, eos_token_id=None)
+    torch.manual_seed(123)
+    reference = model.generate(**inputs, stopping_criteria=[StopAfter(7)], **kwargs)
+    torch.manual_seed(123)
+    streamed = "".join(text for text, _ in model.stream(processor, stopping_criteria=[StopAfter(7)], **inputs,
+                                                          **kwargs))
+    answer = reference[0, inputs["input_ids"].shape[1]:]
+    assert len(answer) == 7
+    assert streamed == processor.decode(answer, skip_special_tokens=True)
