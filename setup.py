@@ -19,6 +19,11 @@ INSTALL_REQUIRES = [
     "jiwer==4.0.0",
     "numpy==2.4.6",
     "safetensors",
+    # offline TTS (Piper VITS voice), unit k-means, GGUF loading (SmolLM2), LoRA
+    "onnxruntime==1.31.1",
+    "scikit-learn==1.9.1",
+    "gguf==0.19.0",
+    "peft==0.21.2",
 ]
 
 EXTRAS_REQUIRE = {
