@@ -19,6 +19,7 @@ INSTALL_REQUIRES = [
     "jiwer==4.0.0",
     "numpy==2.4.6",
     "safetensors",
+    "httpx",
     # offline TTS (Piper VITS voice), unit k-means, GGUF loading (SmolLM2), LoRA
     "onnxruntime==1.31.1",
     "scikit-learn==1.9.1",
@@ -41,6 +42,7 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["modeling_llama_omni*", "processing*", "trainers*", "hub_cards*"]),
     include_package_data=True,
+    package_data={"processing": ["data/*.jsonl"]},
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS_REQUIRE,
     entry_points={"console_scripts": ["llama-omni=trainers.cli:main"]},
