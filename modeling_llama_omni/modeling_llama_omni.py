@@ -493,25 +493,63 @@ class LlamaOmniModel(LlamaOmniPreTrainedModel):
         return encoder_lengths // self.config.speech_downsample_rate
 
     def get_speech_features(
-        self, input_features: torch.FloatTensor, feature_attention_mask: torch.LongTensor | None = None
+        self,
+        input_features: torch.FloatTensor | None = None,
+        feature_attention_mask: torch.LongTensor | None = None,
+        *,
+        speech_encoder_hidden_states: torch.FloatTensor | None = None,
+        speech_encoder_lengths: torch.LongTensor | None = None,
     ) -> tuple[torch.FloatTensor, torch.LongTensor]:
         r"""
-        Runs the speech encoder and the adaptor.
+        Runs the speech encoder and the adaptor, or only the adaptor on precomputed encoder outputs.
 
         Args:
             input_features (`torch.FloatTensor` of shape `(num_clips, num_mel_bins, num_frames)`): log-mel features.
             feature_attention_mask (`torch.LongTensor` of shape `(num_clips, num_frames)`, *optional*):
                 1 for real frames, 0 for right padding.
+            speech_encoder_hidden_states (`torch.FloatTensor` of shape `(num_clips, num_encoder_frames, d_model)`,
+                *optional*): precomputed outputs of the (frozen) speech encoder, right-padded, instead of
+                `input_features` (e.g. an encoder-output cache for training the adaptor).
+            speech_encoder_lengths (`torch.LongTensor` of shape `(num_clips,)`, *optional*): number of valid encoder
+                frames per clip of `speech_encoder_hidden_states` (all frames when not given).
 
         Returns:
             `(speech_embeddings, lengths)`: `(num_clips, max_embeddings, hidden_size)` and the number of valid
             embeddings per clip, `(num_clips,)`.
         """
+        if speech_encoder_hidden_states is not None:
+            if input_features is not None:
+                raise ValueError("Give input_features or speech_encoder_hidden_states, not both")
+            self._check_encoder_states(speech_encoder_hidden_states, speech_encoder_lengths)
+            if speech_encoder_lengths is None:
+                speech_encoder_lengths = torch.full(
+                    (speech_encoder_hidden_states.shape[0],),
+                    speech_encoder_hidden_states.shape[1],
+                    dtype=torch.long,
+                    device=speech_encoder_hidden_states.device,
+                )
+            adaptor_dtype = self.speech_adaptor.linear1.weight.dtype
+            speech_embeddings = self.speech_adaptor(speech_encoder_hidden_states.to(adaptor_dtype))
+            return speech_embeddings, speech_encoder_lengths.long() // self.config.speech_downsample_rate
+        if input_features is None:
+            raise ValueError("get_speech_features needs input_features or speech_encoder_hidden_states")
         self._check_input_features(input_features, feature_attention_mask)
         encoder_output = self.speech_encoder(input_features, attention_mask=feature_attention_mask)
         speech_embeddings = self.speech_adaptor(encoder_output.last_hidden_state)
         lengths = encoder_output.output_lengths // self.config.speech_downsample_rate
         return speech_embeddings, lengths
+
+    def _check_encoder_states(self, hidden_states: torch.Tensor, lengths: torch.Tensor | None) -> None:
+        d_model = self.config.speech_encoder_config.d_model
+        if hidden_states.dim() != 3 or hidden_states.shape[-1] != d_model:
+            raise ValueError(
+                f"speech_encoder_hidden_states must have shape (num_clips, num_frames, {d_model}), got "
+                f"{tuple(hidden_states.shape)}"
+            )
+        if lengths is not None and (lengths.dim() != 1 or lengths.shape[0] != hidden_states.shape[0]):
+            raise ValueError(
+                f"speech_encoder_lengths must have shape ({hidden_states.shape[0]},), got {tuple(lengths.shape)}"
+            )
 
     def get_placeholder_mask(self, input_ids: torch.LongTensor) -> torch.BoolTensor:
         """Boolean mask of the speech placeholder positions in `input_ids`."""
@@ -522,10 +560,13 @@ class LlamaOmniModel(LlamaOmniPreTrainedModel):
         input_ids: torch.LongTensor,
         input_features: torch.FloatTensor | None = None,
         feature_attention_mask: torch.LongTensor | None = None,
+        speech_encoder_hidden_states: torch.FloatTensor | None = None,
+        speech_encoder_lengths: torch.LongTensor | None = None,
     ) -> tuple[torch.FloatTensor, torch.FloatTensor | None]:
         """
-        Embeds `input_ids` with the LLM's embedding table and puts the speech embeddings of `input_features` (clip
-        by clip, in order) at the speech placeholder positions.
+        Embeds `input_ids` with the LLM's embedding table and puts the speech embeddings of `input_features` (or of
+        precomputed `speech_encoder_hidden_states`, see `get_speech_features`), clip by clip, in order, at the speech
+        placeholder positions.
 
         Raises:
             ValueError: if the number of placeholders differs from the number of speech embeddings, or speech
@@ -535,14 +576,19 @@ class LlamaOmniModel(LlamaOmniPreTrainedModel):
         num_placeholders = int(speech_mask.sum())
         # The placeholder id may lie outside the LLM's vocabulary: never look it up.
         inputs_embeds = self.get_input_embeddings()(input_ids.masked_fill(speech_mask, 0))
-        if input_features is None:
+        if input_features is None and speech_encoder_hidden_states is None:
             if num_placeholders:
                 raise ValueError(
                     f"input_ids contains {num_placeholders} speech placeholder tokens (id "
                     f"{self.config.speech_token_id}) but no input_features were given"
                 )
             return inputs_embeds, None
-        speech_embeddings, lengths = self.get_speech_features(input_features, feature_attention_mask)
+        speech_embeddings, lengths = self.get_speech_features(
+            input_features,
+            feature_attention_mask,
+            speech_encoder_hidden_states=speech_encoder_hidden_states,
+            speech_encoder_lengths=speech_encoder_lengths,
+        )
         flat = torch.cat([speech_embeddings[i, : int(n)] for i, n in enumerate(lengths)], dim=0)
         if num_placeholders != flat.shape[0]:
             raise ValueError(
@@ -565,6 +611,8 @@ class LlamaOmniModel(LlamaOmniPreTrainedModel):
         past_key_values: Cache | None = None,
         inputs_embeds: torch.FloatTensor | None = None,
         use_cache: bool | None = None,
+        speech_encoder_hidden_states: torch.FloatTensor | None = None,
+        speech_encoder_lengths: torch.LongTensor | None = None,
         **kwargs,
     ) -> LlamaOmniModelOutputWithPast:
         r"""
@@ -575,6 +623,9 @@ class LlamaOmniModel(LlamaOmniPreTrainedModel):
                 Log-mel features of the clips, in the order of their placeholders in the batch.
             feature_attention_mask (`torch.LongTensor` of shape `(num_clips, num_frames)`, *optional*):
                 1 for real mel frames, 0 for padding.
+            speech_encoder_hidden_states (`torch.FloatTensor` of shape `(num_clips, num_encoder_frames, d_model)`,
+                *optional*): precomputed speech encoder outputs, instead of `input_features` (the encoder is skipped,
+                the adaptor runs); with `speech_encoder_lengths` `(num_clips,)`, the valid frames per clip.
             attention_mask, position_ids, past_key_values, inputs_embeds, use_cache:
                 As for the LLM. `inputs_embeds` cannot be combined with `input_features`.
         """
@@ -582,8 +633,14 @@ class LlamaOmniModel(LlamaOmniPreTrainedModel):
             raise ValueError("Give exactly one of input_ids or inputs_embeds")
         speech_embeddings = None
         if inputs_embeds is None:
-            inputs_embeds, speech_embeddings = self.embed_inputs(input_ids, input_features, feature_attention_mask)
-        elif input_features is not None:
+            inputs_embeds, speech_embeddings = self.embed_inputs(
+                input_ids,
+                input_features,
+                feature_attention_mask,
+                speech_encoder_hidden_states=speech_encoder_hidden_states,
+                speech_encoder_lengths=speech_encoder_lengths,
+            )
+        elif input_features is not None or speech_encoder_hidden_states is not None:
             raise ValueError(
                 "input_features need input_ids (to find the speech placeholders); with inputs_embeds, splice the "
                 "speech embeddings yourself (see embed_inputs)"
@@ -747,7 +804,8 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
         r"""
         Args:
             input_ids, input_features, feature_attention_mask, attention_mask, position_ids, past_key_values,
-            inputs_embeds, use_cache: see `LlamaOmniModel.forward`.
+            inputs_embeds, use_cache: see `LlamaOmniModel.forward` (which also takes precomputed
+            `speech_encoder_hidden_states` / `speech_encoder_lengths` instead of `input_features`, through `kwargs`).
             labels (`torch.LongTensor` of shape `(batch_size, sequence_length)`, *optional*):
                 Text labels (`-100` outside the response), not shifted: the loss predicts `labels[:, 1:]`.
             unit_labels (`torch.LongTensor` of shape `(batch_size, max_units)`, *optional*):
@@ -917,8 +975,13 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
         model_inputs = super().prepare_inputs_for_generation(*args, is_first_iteration=is_first_iteration, **kwargs)
         # The speech is encoded once, in the prefill; later steps read it from the cache.
         if not is_first_iteration and kwargs.get("use_cache", True):
-            model_inputs.pop("input_features", None)
-            model_inputs.pop("feature_attention_mask", None)
+            for name in (
+                "input_features",
+                "feature_attention_mask",
+                "speech_encoder_hidden_states",
+                "speech_encoder_lengths",
+            ):
+                model_inputs.pop(name, None)
         return model_inputs
 
 

@@ -69,7 +69,8 @@ def saved(tmp_path_factory):
 
 def test_saved_folder_has_code_and_auto_map(saved):
     _, _, folder, _ = saved
-    for name in ("configuration_llama_omni.py", "modeling_llama_omni.py", "processing_llama_omni.py"):
+    for name in ("configuration_llama_omni.py", "modeling_llama_omni.py", "processing_llama_omni.py",
+                 "streaming_llama_omni.py"):
         assert (folder / name).is_file(), name
     config = json.loads((folder / "config.json").read_text())
     assert config["auto_map"]["AutoModel"] == "modeling_llama_omni.LlamaOmniForConditionalGeneration"
@@ -82,8 +83,9 @@ def test_saved_folder_has_code_and_auto_map(saved):
 def test_remote_code_files_import_only_each_other_and_transformers(saved):
     _, _, folder, _ = saved
     allowed = {"torch", "transformers", "numpy", "__future__", "json", "os", "re", "math", "shutil", "dataclasses",
-               "collections", "typing"}
-    for name in ("configuration_llama_omni.py", "modeling_llama_omni.py", "processing_llama_omni.py"):
+               "collections", "typing", "threading", "queue"}
+    for name in ("configuration_llama_omni.py", "modeling_llama_omni.py", "processing_llama_omni.py",
+                 "streaming_llama_omni.py"):
         for line in (folder / name).read_text().splitlines():
             if line.startswith(("import ", "from ")):
                 module = line.split()[1]
@@ -144,6 +146,7 @@ def test_export_remote_code_on_a_plain_folder(tmp_path):
         "configuration_llama_omni.py",
         "modeling_llama_omni.py",
         "processing_llama_omni.py",
+        "streaming_llama_omni.py",
     ]
     assert "auto_map" in json.loads((tmp_path / "processor_config.json").read_text())
     with pytest.raises(FileNotFoundError, match="config.json"):

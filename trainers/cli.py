@@ -2,6 +2,7 @@
 
     llama-omni convert-original --checkpoint DIR --output DIR   convert a released ICTNLP/Llama-3.1-8B-Omni folder
     llama-omni export-remote-code DIR                           add remote code + auto_map to a saved model folder
+    llama-omni train stage1|stage2 --config RECIPE.yaml [...]   train a stage from a YAML recipe (trainers/recipes/)
 """
 
 from __future__ import annotations
@@ -32,9 +33,16 @@ def _export_remote_code(argv: list[str]) -> int:
     return 0
 
 
+def _train(argv: list[str]) -> int:
+    from trainers.train import main as train_main
+
+    return train_main(argv)
+
+
 COMMANDS = {
     "convert-original": (_convert_original, "convert a released ICTNLP/Llama-3.1-8B-Omni checkpoint"),
     "export-remote-code": (_export_remote_code, "make a saved folder loadable with trust_remote_code=True"),
+    "train": (_train, "train stage 1 or stage 2 from a YAML recipe (llama-omni train stage1 --config R.yaml)"),
 }
 
 

@@ -1,0 +1,147 @@
+# Copyright 2026 The llama-omni-hf authors. Licensed under the Apache License, Version 2.0.
+"""Stage 2 of LLaMA-Omni training (arXiv 2409.06666, Sec. 2.5): the CTC speech decoder learns to speak.
+
+Everything is frozen but the speech decoder. Each example is the speech instruction, the text response and the
+response's speech units; the model runs the prompt and the response through the frozen LLM (teacher forcing) and
+the decoder reads the hidden states that predicted each response token, h(last prompt token), h(y_1), ...,
+h(y_{n-1}): the states it reads when streaming (DESIGN.md), so training and inference agree. The loss is the
+model's `ctc_loss` (summed over the batch and divided by the number of target units, as in the original), here
+normalised over the whole accumulated batch, across processes too, so that data-parallel training and gradient
+accumulation give the gradient of one big batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from transformers import Trainer, TrainingArguments
+
+from .common import LlamaOmniTrainerMixin, SpeechDataConfigMixin, load_model_and_processor
+
+
+@dataclass
+class Stage2Config(SpeechDataConfigMixin, TrainingArguments):
+    r"""
+    Configuration of `LlamaOmniStage2Trainer`: `TrainingArguments` plus the fields of `SpeechDataConfigMixin`
+    (columns, prompts, encoder-output cache) and:
+
+    Parameters:
+        units_column (`str`, defaults to `"response_units"`): the response's speech units (ints in
+            `[0, unit_vocab_size)`).
+        max_length (`int`, *optional*): longest prompt + response in tokens; longer examples are refused (their
+            units cannot be cut to match a cut response). `None`: no limit.
+
+    Defaults that differ from `TrainingArguments`: `remove_unused_columns=False` (required: the collator reads the
+    raw columns), `learning_rate=2e-4` (the paper's), `prediction_loss_only=True` (evaluation reports the CTC loss
+    without gathering logits).
+    """
+
+    units_column: str = field(default="response_units", metadata={"help": "Speech units of the response."})
+    max_length: int | None = field(default=None, metadata={"help": "Longest prompt + response, in tokens."})
+    remove_unused_columns: bool = field(
+        default=False, metadata={"help": "Must stay False: the collator reads the raw dataset columns."}
+    )
+    learning_rate: float = field(default=2e-4, metadata={"help": "Peak learning rate (the paper: 2e-4)."})
+    prediction_loss_only: bool = field(default=True, metadata={"help": "Evaluate the loss only."})
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not self.units_column:
+            raise ValueError("units_column is required for stage 2")
+        self._check_data_fields()
+
+
+class LlamaOmniStage2Trainer(LlamaOmniTrainerMixin, Trainer):
+    """
+    Stage-2 trainer: trains the CTC speech decoder on (speech instruction, response, response units) examples, with
+    everything else frozen. Start it from stage 1's output folder.
+
+    Args:
+        model: a `LlamaOmniForConditionalGeneration`, or the path of a model folder (model + processor).
+        args (`Stage2Config`): the configuration.
+        train_dataset, eval_dataset: `datasets.Dataset`s with the columns named in `args`.
+        processor (`LlamaOmniProcessor`, *optional*): loaded from the model folder when `model` is a path.
+        callbacks, optimizers, ...: as for `Trainer`.
+
+    `save_model()` writes a complete model folder (model + processor).
+
+    Raises:
+        ValueError: missing dataset columns, a model and processor that do not belong together.
+    """
+
+    # compute_loss normalises the CTC loss over the whole accumulated (and cross-process) batch itself.
+    loss_is_scaled_for_ga = True
+
+    def __init__(
+        self,
+        model: Any,
+        args: Stage2Config,
+        train_dataset: Any = None,
+        eval_dataset: Any = None,
+        processor: Any = None,
+        callbacks: list | None = None,
+        optimizers: tuple = (None, None),
+        **kwargs,
+    ):
+        if not isinstance(args, Stage2Config):
+            raise TypeError(f"args must be a Stage2Config, got {type(args).__name__}")
+        model, processor = load_model_and_processor(model, processor)
+        self._check_datasets(args, train_dataset, eval_dataset, units_column=args.units_column)
+        self.processor = processor
+        model.freeze(*model.COMPONENTS)
+        model.unfreeze("speech_decoder")
+        collator = self._make_collator(
+            model, processor, args, units_column=args.units_column, max_length=args.max_length
+        )
+        super().__init__(
+            model=model,
+            args=args,
+            data_collator=collator,
+            train_dataset=train_dataset,
+            eval_dataset=eval_dataset,
+            processing_class=processor.tokenizer,
+            callbacks=callbacks,
+            optimizers=optimizers,
+            **kwargs,
+        )
+        if args.cache_encoder_outputs:
+            self._setup_encoder_cache(train_dataset, eval_dataset)
+
+    def get_batch_samples(self, epoch_iterator, num_batches: int, device: torch.device):
+        """The next `num_batches` micro-batches and their number of target units (summed over processes when
+        `average_tokens_across_devices`): the CTC loss's normaliser for one optimizer step."""
+        batch_samples = []
+        for _ in range(num_batches):
+            try:
+                batch_samples.append(next(epoch_iterator))
+            except StopIteration:
+                break
+        if not batch_samples:
+            return batch_samples, None
+        num_units = sum((batch["unit_labels"] >= 0).sum() for batch in batch_samples).to(device)
+        if self.args.average_tokens_across_devices and self.args.world_size > 1:
+            num_units = self.accelerator.gather(num_units).sum()
+        return batch_samples, num_units
+
+    def compute_loss(self, model, inputs, return_outputs: bool = False, num_items_in_batch=None):
+        """The model's `ctc_loss`. With `num_items_in_batch` (target units of the whole accumulated batch, see
+        `get_batch_samples`), the micro-batch's summed loss divided by it (times the number of processes, which DDP
+        averages over); else the model's per-micro-batch value."""
+        inputs = {**inputs, "use_cache": False}
+        outputs = model(**inputs)
+        loss = outputs.ctc_loss
+        if loss is None:
+            raise ValueError("the batch has no unit_labels: stage 2 needs the response's speech units")
+        if num_items_in_batch is not None and self.model.training:
+            local_units = (inputs["unit_labels"] >= 0).sum()
+            loss = loss * local_units / torch.as_tensor(num_items_in_batch).clamp(min=1)
+            if self.args.average_tokens_across_devices and self.args.world_size > 1:
+                loss = loss * self.accelerator.num_processes
+        elif self.model.training:
+            loss = loss / self.current_gradient_accumulation_steps
+        return (loss, outputs) if return_outputs else loss
+
+
+__all__ = ["LlamaOmniStage2Trainer", "Stage2Config"]
