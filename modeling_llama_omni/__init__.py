@@ -1,12 +1,14 @@
 """LLaMA-Omni as a transformers model.
 
 Importing this package registers the model with the Auto classes: `AutoConfig` for `model_type="llama_omni"`,
-and `AutoModel` / `AutoModelForCausalLM` for `LlamaOmniConfig`.
+and `AutoModel` / `AutoModelForCausalLM` for `LlamaOmniConfig`; and the unit vocoder (`AutoConfig` for
+`model_type="llama_omni_unit_vocoder"`, `AutoModel` for `UnitVocoderConfig`).
 """
 
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
 
 from .configuration_llama_omni import LlamaOmniConfig
+from .configuration_unit_vocoder import UnitVocoderConfig
 from .modeling_llama_omni import (
     CTCUnitStream,
     LlamaOmniCausalLMOutputWithPast,
@@ -21,13 +23,20 @@ from .modeling_llama_omni import (
     ctc_greedy_collapse,
     write_remote_code,
 )
+from .modeling_unit_vocoder import UnitVocoder, UnitVocoderOutput, UnitVocoderStream
 from .streaming_llama_omni import AudioStreamer, stream_generate
 
 AutoConfig.register(LlamaOmniConfig.model_type, LlamaOmniConfig, exist_ok=True)
 AutoModel.register(LlamaOmniConfig, LlamaOmniForConditionalGeneration, exist_ok=True)
 AutoModelForCausalLM.register(LlamaOmniConfig, LlamaOmniForConditionalGeneration, exist_ok=True)
+AutoConfig.register(UnitVocoderConfig.model_type, UnitVocoderConfig, exist_ok=True)
+AutoModel.register(UnitVocoderConfig, UnitVocoder, exist_ok=True)
 
 __all__ = [
+    "UnitVocoderConfig",
+    "UnitVocoder",
+    "UnitVocoderOutput",
+    "UnitVocoderStream",
     "LlamaOmniConfig",
     "LlamaOmniPreTrainedModel",
     "LlamaOmniModel",

@@ -12,10 +12,8 @@ copied into a model folder and loaded with `trust_remote_code=True` where this p
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -33,6 +31,7 @@ from transformers.models.llama.modeling_llama import LlamaDecoderLayer, LlamaRot
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
 from .configuration_llama_omni import LlamaOmniConfig
+from .modeling_unit_vocoder import UnitVocoder, write_code_and_auto_map
 from .streaming_llama_omni import stream_generate
 
 IGNORE_INDEX = -100
@@ -43,7 +42,15 @@ REMOTE_CODE_AUTO_MAP = {
     "AutoModel": "modeling_llama_omni.LlamaOmniForConditionalGeneration",
     "AutoModelForCausalLM": "modeling_llama_omni.LlamaOmniForConditionalGeneration",
 }
-REMOTE_CODE_FILES = ("configuration_llama_omni.py", "modeling_llama_omni.py", "streaming_llama_omni.py")
+REMOTE_CODE_FILES = (
+    "configuration_llama_omni.py",
+    "modeling_llama_omni.py",
+    "streaming_llama_omni.py",
+    "configuration_unit_vocoder.py",
+    "modeling_unit_vocoder.py",
+)
+# Where a model folder keeps its unit vocoder (saved with `UnitVocoder.save_pretrained`).
+VOCODER_SUBFOLDER = "vocoder"
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -414,26 +421,13 @@ class LlamaOmniPreTrainedModel(PreTrainedModel):
 
 def write_remote_code(save_directory: str | os.PathLike) -> None:
     """
-    Copies `configuration_llama_omni.py` and `modeling_llama_omni.py` into `save_directory` and adds their
-    `auto_map` to its `config.json`.
+    Copies the model's code files (`REMOTE_CODE_FILES`) into `save_directory` and adds their `auto_map` to its
+    `config.json`.
 
     Raises:
         FileNotFoundError: if `save_directory` has no `config.json`.
     """
-    config_path = os.path.join(save_directory, "config.json")
-    if not os.path.isfile(config_path):
-        raise FileNotFoundError(f"{save_directory} has no config.json: save the model there first.")
-    here = os.path.dirname(os.path.abspath(__file__))
-    for name in REMOTE_CODE_FILES:
-        source, target = os.path.join(here, name), os.path.join(save_directory, name)
-        if os.path.abspath(source) != os.path.abspath(target):
-            shutil.copyfile(source, target)
-    with open(config_path, encoding="utf-8") as f:
-        config = json.load(f)
-    config["auto_map"] = {**config.get("auto_map", {}), **REMOTE_CODE_AUTO_MAP}
-    with open(config_path, "w", encoding="utf-8") as f:
-        json.dump(config, f, indent=2, sort_keys=True)
-        f.write("\n")
+    write_code_and_auto_map(save_directory, REMOTE_CODE_FILES, REMOTE_CODE_AUTO_MAP)
 
 
 class LlamaOmniModel(LlamaOmniPreTrainedModel):
@@ -744,6 +738,35 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
         padded = nn.utils.rnn.pad_sequence(states, batch_first=True)
         return padded, lengths
 
+    def load_vocoder(self, path: str | os.PathLike | None = None, **kwargs) -> UnitVocoder:
+        """
+        Loads the unit vocoder (default: the `vocoder/` subfolder of the folder this model was loaded from), puts it
+        on the model's device in eval mode, and keeps it as the default vocoder of `stream()` and
+        `generate(return_audio=True)`.
+
+        Raises:
+            FileNotFoundError: if there is no such folder.
+        """
+        if path is None:
+            path = os.path.join(self.name_or_path or "", VOCODER_SUBFOLDER)
+        if not os.path.isfile(os.path.join(path, "config.json")):
+            raise FileNotFoundError(
+                f"No unit vocoder at {path!r}: pass vocoder=UnitVocoder.from_pretrained(...) or save one in the "
+                f"model folder's {VOCODER_SUBFOLDER!r} subfolder"
+            )
+        vocoder = UnitVocoder.from_pretrained(path, **kwargs).to(self.device).eval()
+        self._vocoder_holder = [vocoder]  # a list, so that the vocoder is not registered as a submodule
+        return vocoder
+
+    def default_vocoder(self) -> UnitVocoder | None:
+        """The vocoder given to `load_vocoder`, else the `vocoder/` subfolder's if there is one, else `None`."""
+        holder = getattr(self, "_vocoder_holder", None)
+        if holder:
+            return holder[0]
+        if self.name_or_path and os.path.isfile(os.path.join(self.name_or_path, VOCODER_SUBFOLDER, "config.json")):
+            return self.load_vocoder()
+        return None
+
     def speech_unit_stream(self, batch_size: int = 1) -> CTCUnitStream:
         """A fresh incremental speech-unit decoder (see `CTCUnitStream`) over this model's speech decoder."""
         return CTCUnitStream(self.speech_decoder, batch_size=batch_size)
@@ -930,6 +953,7 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
         else:
             units = [torch.zeros(0, dtype=torch.long) for _ in range(sequences.shape[0])]
         waveforms = sampling_rate = None
+        vocoder = vocoder if vocoder is not None else self.default_vocoder()
         if vocoder is not None:
             waveforms = [vocoder_units(vocoder, u) for u in units]
             sampling_rate = int(vocoder.config.sampling_rate)
@@ -952,7 +976,8 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
 
         Args:
             tokenizer: the processor or tokenizer (for the text deltas).
-            vocoder (`UnitVocoder`, *optional*): without one, audio chunks are empty.
+            vocoder (`UnitVocoder`, *optional*): defaults to `default_vocoder()` (the model folder's `vocoder/`);
+                without any, audio chunks are empty and only units are decoded.
             chunk_size (`int`, *optional*, defaults to 10): Omega, units per vocoded chunk (`None` = all at the end).
             timeout (`float`, *optional*): seconds to wait for each item before `TimeoutError`.
             vocoder_stream_kwargs (`dict`, *optional*): passed to `vocoder.stream(...)`.
@@ -964,7 +989,7 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
         return stream_generate(
             self,
             tokenizer,
-            vocoder=vocoder,
+            vocoder=vocoder if vocoder is not None else self.default_vocoder(),
             chunk_size=chunk_size,
             timeout=timeout,
             vocoder_stream_kwargs=vocoder_stream_kwargs,

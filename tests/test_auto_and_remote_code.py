@@ -18,7 +18,7 @@ from modeling_llama_omni import LlamaOmniForConditionalGeneration
 from modeling_llama_omni.remote_code import export_remote_code
 from processing import LlamaOmniProcessor
 from tests.tiny_components import make_speech
-from tests.tiny_models import tiny_model_and_processor
+from tests.tiny_models import tiny_model_and_processor, tiny_vocoder
 
 # Run in a subprocess: our packages are made unimportable (even through the editable install's finder), so only
 # the files in the model folder can provide the classes.
@@ -45,7 +45,12 @@ REMOTE_SCRIPT = textwrap.dedent(
     with torch.no_grad():
         logits = model(**inputs).logits
         generated = model.generate(**inputs, max_new_tokens=5, do_sample=False)
-    torch.save({"logits": logits, "generated": generated, "input_ids": inputs["input_ids"]}, out)
+        spoken = model.generate(**inputs, max_new_tokens=8, do_sample=False, return_audio=True)
+    streamed = [audio for _, audio in model.stream(processor, max_new_tokens=8, do_sample=False, **inputs)]
+    vocoder = AutoModel.from_pretrained(folder + "/vocoder", trust_remote_code=True)
+    torch.save({"logits": logits, "generated": generated, "input_ids": inputs["input_ids"],
+                "waveform": spoken.waveforms[0], "streamed": torch.from_numpy(__import__("numpy").concatenate(streamed)),
+                "vocoder_class": type(vocoder).__module__}, out)
     print(json.dumps({
         "model": type(model).__module__ + "." + type(model).__name__,
         "causal": type(causal).__name__,
@@ -62,6 +67,7 @@ def saved(tmp_path_factory):
     folder = tmp_path_factory.mktemp("tiny-llama-omni")
     model.save_pretrained(folder, remote_code=True)
     processor.save_pretrained(folder, remote_code=True)
+    tiny_vocoder().save_pretrained(folder / "vocoder", remote_code=True)
     wav = folder.parent / "question.wav"
     sf.write(wav, make_speech(2.0, sr=22050), 22050)
     return model, processor, folder, wav
@@ -70,8 +76,12 @@ def saved(tmp_path_factory):
 def test_saved_folder_has_code_and_auto_map(saved):
     _, _, folder, _ = saved
     for name in ("configuration_llama_omni.py", "modeling_llama_omni.py", "processing_llama_omni.py",
-                 "streaming_llama_omni.py"):
+                 "streaming_llama_omni.py", "configuration_unit_vocoder.py", "modeling_unit_vocoder.py",
+                 "vocoder/configuration_unit_vocoder.py", "vocoder/modeling_unit_vocoder.py"):
         assert (folder / name).is_file(), name
+    assert json.loads((folder / "vocoder" / "config.json").read_text())["auto_map"]["AutoModel"] == (
+        "modeling_unit_vocoder.UnitVocoder"
+    )
     config = json.loads((folder / "config.json").read_text())
     assert config["auto_map"]["AutoModel"] == "modeling_llama_omni.LlamaOmniForConditionalGeneration"
     assert config["auto_map"]["AutoModelForCausalLM"] == "modeling_llama_omni.LlamaOmniForConditionalGeneration"
@@ -85,7 +95,7 @@ def test_remote_code_files_import_only_each_other_and_transformers(saved):
     allowed = {"torch", "transformers", "numpy", "__future__", "json", "os", "re", "math", "shutil", "dataclasses",
                "collections", "typing", "threading", "queue"}
     for name in ("configuration_llama_omni.py", "modeling_llama_omni.py", "processing_llama_omni.py",
-                 "streaming_llama_omni.py"):
+                 "streaming_llama_omni.py", "configuration_unit_vocoder.py", "modeling_unit_vocoder.py"):
         for line in (folder / name).read_text().splitlines():
             if line.startswith(("import ", "from ")):
                 module = line.split()[1]
@@ -135,6 +145,14 @@ def test_remote_code_in_a_clean_interpreter(saved, tmp_path):
         torch.testing.assert_close(remote["logits"], model(**inputs).logits, atol=1e-5, rtol=0)
         expected = model.generate(**inputs, max_new_tokens=5, do_sample=False)
     assert torch.equal(remote["generated"], expected)
+    # the vocoder/ subfolder is the default vocoder, also through remote code
+    assert remote["vocoder_class"].startswith("transformers_modules.")
+    loaded = AutoModel.from_pretrained(folder).eval()
+    with torch.no_grad():
+        spoken = loaded.generate(**inputs, max_new_tokens=8, do_sample=False, return_audio=True)
+    assert spoken.waveforms[0].numel() > 0
+    torch.testing.assert_close(remote["waveform"], spoken.waveforms[0], atol=1e-5, rtol=0)
+    assert remote["streamed"].shape == spoken.waveforms[0].shape
 
 
 def test_export_remote_code_on_a_plain_folder(tmp_path):
@@ -144,7 +162,9 @@ def test_export_remote_code_on_a_plain_folder(tmp_path):
     written = export_remote_code(tmp_path)
     assert sorted(os.path.basename(p) for p in written) == [
         "configuration_llama_omni.py",
+        "configuration_unit_vocoder.py",
         "modeling_llama_omni.py",
+        "modeling_unit_vocoder.py",
         "processing_llama_omni.py",
         "streaming_llama_omni.py",
     ]

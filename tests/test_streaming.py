@@ -8,9 +8,12 @@ import time
 import pytest
 import torch
 
+import numpy as np
+
 from modeling_llama_omni import AudioStreamer, CTCUnitStream
+from modeling_llama_omni.modeling_llama_omni import vocoder_units
 from tests.tiny_components import make_speech
-from tests.tiny_models import tiny_model_and_processor
+from tests.tiny_models import tiny_model_and_processor, tiny_vocoder
 
 THREAD_NAME = "llama-omni-generate"
 
@@ -159,3 +162,42 @@ def test_sampling_stopping_criteria_and_multi_turn_behave_as_in_generate(model_a
     answer = reference[0, inputs["input_ids"].shape[1]:]
     assert len(answer) == 7
     assert streamed == processor.decode(answer, skip_special_tokens=True)
+
+
+@pytest.mark.parametrize("chunk_size", [5, 10, 40])
+def test_streamed_audio_equals_one_shot_vocoding_within_tolerance(model_and_processor, chunk_size):
+    """The documented tolerance of UnitVocoderStream at its default lookahead (8 frames): for this small vocoder,
+    max abs difference < 0.05 and RMS difference < 1 % of the signal's RMS (see benchmarks/vocoder_streaming.py)."""
+    model, processor = model_and_processor
+    vocoder = tiny_vocoder()
+    inputs = _inputs(processor, 2.0, 3)
+    kwargs = dict(max_new_tokens=20, do_sample=False, eos_token_id=None)
+    reference = model.generate(**inputs, return_audio=True, vocoder=vocoder, **kwargs)
+    one_shot = reference.waveforms[0].numpy()
+    assert reference.sampling_rate == 16000 and one_shot.size > 0
+    torch.testing.assert_close(reference.waveforms[0], vocoder_units(vocoder, reference.units[0]))
+
+    chunks = list(model.stream(processor, vocoder=vocoder, chunk_size=chunk_size, **inputs, **kwargs))
+    audio_chunks = [audio for _, audio in chunks if audio.size]
+    if len(reference.units[0]) >= 2 * chunk_size:
+        assert len(audio_chunks) >= 2  # audio arrives in pieces, before the end
+    assert all(audio.dtype == np.float32 for _, audio in chunks)
+    streamed = np.concatenate(audio_chunks)
+    assert streamed.shape == one_shot.shape
+    difference = streamed - one_shot
+    assert np.abs(difference).max() < 0.05
+    assert np.sqrt(np.mean(difference**2)) < 0.01 * np.sqrt(np.mean(one_shot**2))
+
+
+def test_first_audio_comes_before_the_text_is_complete(model_and_processor):
+    model, processor = model_and_processor
+    vocoder = tiny_vocoder()
+    inputs = _inputs(processor, 1.5, 4)
+    text_before_first_audio, total_text = None, ""
+    for text, audio in model.stream(processor, vocoder=vocoder, chunk_size=5, max_new_tokens=30, do_sample=False,
+                                    eos_token_id=None, **inputs):
+        total_text += text
+        if audio.size and text_before_first_audio is None:
+            text_before_first_audio = total_text
+    assert text_before_first_audio is not None
+    assert len(text_before_first_audio) < len(total_text)

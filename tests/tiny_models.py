@@ -109,3 +109,20 @@ def tiny_model_and_processor(seed: int = 0, text_type: str = "llama", **override
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.generation_config.eos_token_id = text_config["eos_token_id"]
     return model, processor
+
+
+def tiny_vocoder(seed: int = 0, unit_vocab_size: int = 20, scaled: bool = True):
+    """A small CodeHiFiGAN unit vocoder (32 channels) for a tiny model's units, in eval mode.
+
+    With `scaled=True` its layers are rescaled like a trained vocoder's (unit-variance activations, see
+    `benchmarks/vocoder_streaming.py`), so that it outputs audible signal rather than near-silence.
+    """
+    from benchmarks.vocoder_streaming import scale_like_trained
+    from modeling_llama_omni import UnitVocoder, UnitVocoderConfig
+
+    torch.manual_seed(seed)
+    vocoder = UnitVocoder(UnitVocoderConfig(unit_vocab_size=unit_vocab_size, upsample_initial_channel=32)).eval()
+    if scaled:
+        with torch.no_grad():
+            scale_like_trained(vocoder, seed=seed)
+    return vocoder
