@@ -3,6 +3,8 @@
     llama-omni convert-original --checkpoint DIR --output DIR   convert a released ICTNLP/Llama-3.1-8B-Omni folder
     llama-omni export-remote-code DIR                           add remote code + auto_map to a saved model folder
     llama-omni train stage1|stage2 --config RECIPE.yaml [...]   train a stage from a YAML recipe (trainers/recipes/)
+    llama-omni data build --config RECIPE.yaml [...]            build the speech-instruction dataset (processing/recipes/)
+    llama-omni units fit|extract|convert-km [...]               discrete speech units (k-means on an encoder layer)
 """
 
 from __future__ import annotations
@@ -39,10 +41,24 @@ def _train(argv: list[str]) -> int:
     return train_main(argv)
 
 
+def _data(argv: list[str]) -> int:
+    from processing.instructs2s import data_main
+
+    return data_main(argv)
+
+
+def _units(argv: list[str]) -> int:
+    from processing.unit_extractor import units_main
+
+    return units_main(argv)
+
+
 COMMANDS = {
     "convert-original": (_convert_original, "convert a released ICTNLP/Llama-3.1-8B-Omni checkpoint"),
     "export-remote-code": (_export_remote_code, "make a saved folder loadable with trust_remote_code=True"),
     "train": (_train, "train stage 1 or stage 2 from a YAML recipe (llama-omni train stage1 --config R.yaml)"),
+    "data": (_data, "build the speech-instruction dataset from a recipe (llama-omni data build --config R.yaml)"),
+    "units": (_units, "discrete speech units: fit a k-means extractor, extract units, convert fairseq km.bin"),
 }
 
 
