@@ -42,7 +42,7 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["modeling_llama_omni*", "processing*", "trainers*", "hub_cards*"]),
     include_package_data=True,
-    package_data={"processing": ["data/*.jsonl"]},
+    package_data={"processing": ["data/*.jsonl", "recipes/*.yaml"], "trainers": ["recipes/*.yaml", "accelerate/*.yaml"]},
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS_REQUIRE,
     entry_points={"console_scripts": ["llama-omni=trainers.cli:main"]},
