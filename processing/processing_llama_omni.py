@@ -48,16 +48,15 @@ _FLOAT_SLACK = 1e-3
 
 # The variables `speech_token` and `default_system_prompt` are passed by LlamaOmniProcessor.apply_chat_template;
 # the templates fall back to the defaults so that they also render when used on their own.
-_LLAMA3_TEMPLATE = (
+# Shared by the templates: the speech token and default system prompt (with fallbacks), and a message's content
+# (a string, or a list of text/audio items) flattened into `content`, audio items rendered as the speech token.
+_TEMPLATE_PRELUDE = (
     "{%- set speech = speech_token if speech_token is defined else '" + SPEECH_TOKEN + "' -%}"
     "{%- set default_system = default_system_prompt if default_system_prompt is defined else '"
     + DEFAULT_SYSTEM_PROMPT
     + "' -%}"
-    "{{- '<|begin_of_text|>' -}}"
-    "{%- if (messages | length == 0 or messages[0]['role'] != 'system') and default_system -%}"
-    "{{- '<|start_header_id|>system<|end_header_id|>\\n\\n' + default_system + '<|eot_id|>' -}}"
-    "{%- endif -%}"
-    "{%- for message in messages -%}"
+)
+_MESSAGE_CONTENT_AS_TEXT = (
     "{%- if message['content'] is string -%}"
     "{%- set content = message['content'] -%}"
     "{%- else -%}"
@@ -69,7 +68,17 @@ _LLAMA3_TEMPLATE = (
     "{%- endfor -%}"
     "{%- set content = ns.text -%}"
     "{%- endif -%}"
-    "{{- '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n' + (content | trim) + '<|eot_id|>' -}}"
+)
+
+_LLAMA3_TEMPLATE = (
+    _TEMPLATE_PRELUDE
+    + "{{- '<|begin_of_text|>' -}}"
+    "{%- if (messages | length == 0 or messages[0]['role'] != 'system') and default_system -%}"
+    "{{- '<|start_header_id|>system<|end_header_id|>\\n\\n' + default_system + '<|eot_id|>' -}}"
+    "{%- endif -%}"
+    "{%- for message in messages -%}"
+    + _MESSAGE_CONTENT_AS_TEXT
+    + "{{- '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n' + (content | trim) + '<|eot_id|>' -}}"
     "{%- endfor -%}"
     "{%- if add_generation_prompt -%}"
     "{{- '<|start_header_id|>assistant<|end_header_id|>\\n\\n' -}}"
@@ -77,26 +86,13 @@ _LLAMA3_TEMPLATE = (
 )
 
 _CHATML_TEMPLATE = (
-    "{%- set speech = speech_token if speech_token is defined else '" + SPEECH_TOKEN + "' -%}"
-    "{%- set default_system = default_system_prompt if default_system_prompt is defined else '"
-    + DEFAULT_SYSTEM_PROMPT
-    + "' -%}"
-    "{%- if (messages | length == 0 or messages[0]['role'] != 'system') and default_system -%}"
+    _TEMPLATE_PRELUDE
+    + "{%- if (messages | length == 0 or messages[0]['role'] != 'system') and default_system -%}"
     "{{- '<|im_start|>system\\n' + default_system + '<|im_end|>\\n' -}}"
     "{%- endif -%}"
     "{%- for message in messages -%}"
-    "{%- if message['content'] is string -%}"
-    "{%- set content = message['content'] -%}"
-    "{%- else -%}"
-    "{%- set ns = namespace(text='') -%}"
-    "{%- for item in message['content'] -%}"
-    "{%- if item['type'] == 'text' -%}{%- set ns.text = ns.text + item['text'] -%}"
-    "{%- elif item['type'] == 'audio' -%}{%- set ns.text = ns.text + speech -%}"
-    "{%- endif -%}"
-    "{%- endfor -%}"
-    "{%- set content = ns.text -%}"
-    "{%- endif -%}"
-    "{{- '<|im_start|>' + message['role'] + '\\n' + (content | trim) + '<|im_end|>\\n' -}}"
+    + _MESSAGE_CONTENT_AS_TEXT
+    + "{{- '<|im_start|>' + message['role'] + '\\n' + (content | trim) + '<|im_end|>\\n' -}}"
     "{%- endfor -%}"
     "{%- if add_generation_prompt -%}"
     "{{- '<|im_start|>assistant\\n' -}}"
