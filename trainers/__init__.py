@@ -2,6 +2,7 @@
 command line.
 
     from trainers import Stage1Config, LlamaOmniStage1Trainer, Stage2Config, LlamaOmniStage2Trainer
+    from trainers import VocoderTrainingConfig, UnitVocoderTrainer
 
 The names are imported lazily, so that `llama-omni` commands that do not train do not pay for importing TRL.
 """
@@ -13,6 +14,8 @@ _LAZY = {
     "LlamaOmniStage1Trainer": "trainers.stage1",
     "Stage2Config": "trainers.stage2",
     "LlamaOmniStage2Trainer": "trainers.stage2",
+    "VocoderTrainingConfig": "trainers.vocoder",
+    "UnitVocoderTrainer": "trainers.vocoder",
     "LlamaOmniCollator": "trainers.data",
     "SpeechInstructionEncoder": "trainers.data",
     "EncoderOutputCache": "trainers.data",

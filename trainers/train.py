@@ -1,9 +1,10 @@
 # Copyright 2026 The llama-omni-hf authors. Licensed under the Apache License, Version 2.0.
-"""`llama-omni train stage1|stage2 --config recipe.yaml [--key value ...]`: the training command.
+"""`llama-omni train stage1|stage2|vocoder --config recipe.yaml [--key value ...]`: the training command.
 
 The YAML recipe holds the fields of three dataclasses: `ModelArguments`, `DataArguments` and the stage's config
 (`Stage1Config`, an `SFTConfig`; `Stage2Config`, a `TrainingArguments`). Command-line flags override the recipe
-(TRL's `TrlParser`). Unknown recipe keys are refused with a suggestion. Multi-process training goes through
+(TRL's `TrlParser`). Unknown recipe keys are refused with a suggestion. The `vocoder` stage has its own config
+(`trainers.vocoder.VocoderTrainingConfig`, one dataclass) and trainer. Multi-process training goes through
 accelerate or torchrun, e.g.::
 
     accelerate launch --config_file trainers/accelerate/ddp.yaml -m trainers.cli \\
@@ -18,7 +19,7 @@ import sys
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-STAGES = ("stage1", "stage2")
+STAGES = ("stage1", "stage2", "vocoder")
 
 
 @dataclass
@@ -63,7 +64,7 @@ class DataArguments:
 
 
 def stage_classes(stage: str):
-    """`(config class, trainer class)` of `stage` ("stage1" or "stage2")."""
+    """`(config class, trainer class)` of `stage` ("stage1", "stage2" or "vocoder")."""
     if stage == "stage1":
         from .stage1 import LlamaOmniStage1Trainer, Stage1Config
 
@@ -72,6 +73,10 @@ def stage_classes(stage: str):
         from .stage2 import LlamaOmniStage2Trainer, Stage2Config
 
         return Stage2Config, LlamaOmniStage2Trainer
+    if stage == "vocoder":
+        from .vocoder import UnitVocoderTrainer, VocoderTrainingConfig
+
+        return VocoderTrainingConfig, UnitVocoderTrainer
     raise ValueError(f"unknown stage {stage!r}; expected one of {STAGES}")
 
 
@@ -242,9 +247,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
         print(
-            "usage: llama-omni train {stage1,stage2} --config RECIPE.yaml [--field value ...]\n\n"
-            "  stage1  speech instruction -> text response (adaptor + LLM); a TRL SFTTrainer\n"
-            "  stage2  the CTC speech decoder on the response's speech units; everything else frozen\n\n"
+            "usage: llama-omni train {stage1,stage2,vocoder} --config RECIPE.yaml [--field value ...]\n\n"
+            "  stage1   speech instruction -> text response (adaptor + LLM); a TRL SFTTrainer\n"
+            "  stage2   the CTC speech decoder on the response's speech units; everything else frozen\n"
+            "  vocoder  a unit vocoder for a voice (code_hifigan: HiFi-GAN, GPU; latent_frontend: CPU)\n\n"
             "recipes: trainers/recipes/*.yaml; `llama-omni train stage1 --help` lists every field"
         )
         return 0
@@ -252,6 +258,10 @@ def main(argv: list[str] | None = None) -> int:
     if stage not in STAGES:
         print(f"error: unknown stage {stage!r}; expected one of {STAGES}", file=sys.stderr)
         return 2
+    if stage == "vocoder":
+        from .vocoder import main as vocoder_main
+
+        return vocoder_main(rest)
     try:
         model_args, data_args, config = parse_train_args(stage, rest)
         trainer = build_trainer(stage, model_args, data_args, config)
