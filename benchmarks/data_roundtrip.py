@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import tempfile
 import time
@@ -35,21 +34,7 @@ TINY_RECIPE = ROOT / "processing" / "recipes" / "instructs2s_tiny.yaml"
 FIXTURE_WRITER = "tests.test_instructs2s:SeedFixtureWriter"
 
 
-def _words(text: str) -> str:
-    from processing.text_normalizer import normalize_for_speech
-
-    text = normalize_for_speech(text).lower().replace("-", " ")
-    return " ".join(re.findall(r"[a-z']+", text))
-
-
-def wer(references: list[str], hypotheses: list[str]) -> float:
-    """Corpus word error rate (jiwer) after the shared normalisation."""
-    import jiwer
-
-    refs = [_words(r) for r in references]
-    hyps = [_words(h) for h in hypotheses]
-    keep = [i for i, r in enumerate(refs) if r]
-    return float(jiwer.wer([refs[i] for i in keep], [hyps[i] or "<empty>" for i in keep]))
+from benchmarks.common import wer  # noqa: E402  (after the sys.path insert above)
 
 
 def run(num_examples: int = 40, output_dir: str | os.PathLike | None = None, writer: str = "fixture",

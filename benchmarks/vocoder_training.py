@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import tempfile
 import time
@@ -39,21 +38,7 @@ RECIPE = ROOT / "trainers" / "recipes" / "vocoder_latent_tiny.yaml"
 SEED_FILE = ROOT / "processing" / "data" / "seed_instructions.jsonl"
 
 
-def _words(text: str) -> str:
-    from processing.text_normalizer import normalize_for_speech
-
-    text = normalize_for_speech(text).lower().replace("-", " ")
-    return " ".join(re.findall(r"[a-z']+", text))
-
-
-def wer(references: list[str], hypotheses: list[str]) -> float:
-    """Corpus word error rate (jiwer) after the normalisation above."""
-    import jiwer
-
-    refs = [_words(r) for r in references]
-    hyps = [_words(h) for h in hypotheses]
-    keep = [i for i, r in enumerate(refs) if r]
-    return float(jiwer.wer([refs[i] for i in keep], [hyps[i] or "<empty>" for i in keep]))
+from benchmarks.common import wer  # noqa: E402  (after the sys.path insert above)
 
 
 def streaming_error(vocoder, examples, one_shot, chunk_size: int = 10) -> dict:

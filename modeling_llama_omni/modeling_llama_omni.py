@@ -12,6 +12,7 @@ copied into a model folder and loaded with `trust_remote_code=True` where this p
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 from collections.abc import Callable, Iterator
@@ -21,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from transformers import AutoModel, GenerationMixin, PreTrainedModel
+from transformers import AutoModel, GenerationMixin, PreTrainedConfig, PreTrainedModel
 from transformers.activations import ACT2FN
 from transformers.cache_utils import Cache, DynamicCache
 from transformers.generation.logits_process import LogitsProcessorList, SuppressTokensLogitsProcessor
@@ -676,6 +677,102 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
         self.speech_decoder = LlamaOmniCTCSpeechDecoder(config)
         self.post_init()
 
+    @classmethod
+    def from_components(
+        cls,
+        speech_encoder: PreTrainedModel | nn.Module | str | os.PathLike,
+        language_model: PreTrainedModel | str | os.PathLike,
+        *,
+        speech_decoder_config: dict | PreTrainedConfig | None = None,
+        speech_token_id: int | None = None,
+        dtype: torch.dtype | None = None,
+        **config_kwargs,
+    ) -> LlamaOmniForConditionalGeneration:
+        r"""
+        Assembles a new LLaMA-Omni model from a pretrained Whisper model and a pretrained causal LM (the way to start
+        training from, say, `openai/whisper-large-v3` and the LLM of your choice). The speech encoder and the LLM
+        (backbone and `lm_head`) take the given weights; the adaptor and the speech decoder are freshly initialised.
+
+        Args:
+            speech_encoder: a Whisper model (`WhisperForConditionalGeneration`, `WhisperModel` or a
+                `WhisperEncoder`), or a folder / Hub id to load one from. Only its encoder is kept.
+            language_model: a causal LM (`*ForCausalLM`: a backbone under `.model` and an `lm_head`), or a folder /
+                Hub id to load one from with `AutoModelForCausalLM`.
+            speech_decoder_config: the CTC speech decoder's Llama-layer config (dict or config); default: 2 layers of
+                the LLM's hidden size, heads and FFN size, with the LLM's RoPE.
+            speech_token_id: id of the speech placeholder; default: the LLM's `vocab_size` (the first id after the
+                vocabulary, what a tokenizer that gets `<speech>` added last assigns).
+            dtype: dtype of the assembled model (default: the LLM's).
+            config_kwargs: any other `LlamaOmniConfig` field (`speech_downsample_rate`, `speech_adaptor_hidden_size`,
+                `ctc_upsample_factor`, `unit_vocab_size`, ...).
+
+        Raises:
+            ValueError: the speech encoder is not a Whisper model, or the LLM has no backbone / `lm_head`.
+        """
+        from transformers import AutoModelForCausalLM, WhisperConfig, WhisperModel
+
+        if isinstance(speech_encoder, (str, os.PathLike)):
+            speech_encoder = WhisperModel.from_pretrained(speech_encoder)
+        if isinstance(language_model, (str, os.PathLike)):
+            language_model = AutoModelForCausalLM.from_pretrained(language_model)
+        encoder = speech_encoder.get_encoder() if hasattr(speech_encoder, "get_encoder") else speech_encoder
+        if not isinstance(getattr(encoder, "config", None), WhisperConfig) or not hasattr(encoder, "conv1"):
+            raise ValueError(
+                "speech_encoder must be a Whisper model (WhisperForConditionalGeneration, WhisperModel or "
+                f"WhisperEncoder), got {type(speech_encoder).__name__}"
+            )
+        backbone = getattr(language_model, getattr(language_model, "base_model_prefix", "") or "model", None)
+        lm_head = language_model.get_output_embeddings() if hasattr(language_model, "get_output_embeddings") else None
+        if backbone is None or lm_head is None:
+            raise ValueError(
+                "language_model must be a causal LM with a backbone and an lm_head (e.g. LlamaForCausalLM), got "
+                f"{type(language_model).__name__}"
+            )
+        text_config = language_model.config
+        if speech_decoder_config is None:
+            speech_decoder_config = {
+                "model_type": "llama",
+                "vocab_size": 1,
+                "bos_token_id": None,
+                "eos_token_id": None,
+                "pad_token_id": None,
+                "hidden_size": text_config.hidden_size,
+                "intermediate_size": getattr(text_config, "intermediate_size", 4 * text_config.hidden_size),
+                "num_hidden_layers": 2,
+                "num_attention_heads": text_config.num_attention_heads,
+                "num_key_value_heads": text_config.num_attention_heads,
+                "max_position_embeddings": max(getattr(text_config, "max_position_embeddings", 8192), 8192) * 32,
+                "rms_norm_eps": getattr(text_config, "rms_norm_eps", 1e-5),
+            }
+            rope = getattr(text_config, "rope_parameters", None)
+            if rope:
+                speech_decoder_config["rope_parameters"] = dict(rope)
+        config = LlamaOmniConfig(
+            speech_encoder_config=encoder.config.to_dict(),
+            text_config=text_config.to_dict(),
+            speech_decoder_config=(
+                speech_decoder_config.to_dict() if hasattr(speech_decoder_config, "to_dict") else speech_decoder_config
+            ),
+            speech_token_id=text_config.vocab_size if speech_token_id is None else speech_token_id,
+            **config_kwargs,
+        )
+        if dtype is None:
+            dtype = next(language_model.parameters()).dtype
+        model = cls(config)
+        missing, unexpected = model.model.speech_encoder.load_state_dict(encoder.state_dict(), strict=False)
+        # `embed_positions` of a WhisperEncoder is a non-trainable buffer-like parameter that both sides have.
+        if unexpected or [k for k in missing if not k.startswith("embed_positions")]:
+            raise ValueError(f"speech encoder weights do not fit: missing {missing}, unexpected {unexpected}")
+        model.model.language_model.load_state_dict(backbone.state_dict())
+        if not config.tie_word_embeddings:
+            model.lm_head.load_state_dict(lm_head.state_dict())
+        else:
+            model.tie_weights()
+        generation_config = getattr(language_model, "generation_config", None)
+        if generation_config is not None:
+            model.generation_config = copy.deepcopy(generation_config)
+        return model.to(dtype=dtype).eval()
+
     def get_input_embeddings(self) -> nn.Module:
         return self.model.get_input_embeddings()
 
@@ -822,6 +919,8 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
         use_cache: bool | None = None,
         logits_to_keep: int | torch.Tensor = 0,
         speech_state_callback: Callable[[torch.Tensor], None] | None = None,
+        response_hidden_states: torch.FloatTensor | None = None,
+        response_lengths: torch.LongTensor | None = None,
         **kwargs,
     ) -> LlamaOmniCausalLMOutputWithPast:
         r"""
@@ -840,7 +939,25 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
             speech_state_callback (`Callable`, *optional*):
                 Called with the last position's hidden state, `(batch_size, hidden_size)`: during generation, the
                 state that predicts the next token. `generate()` sets it for an `AudioStreamer` or `return_audio`.
+            response_hidden_states (`torch.FloatTensor` of shape `(batch_size, max_response_len, hidden_size)`,
+                *optional*): precomputed hidden states that predicted each response token (right-padded), with
+                `response_lengths` and `unit_labels`: only the speech decoder runs and only the CTC loss is returned
+                (stage-2 training from cached LLM states; everything before the decoder is frozen then).
+            response_lengths (`torch.LongTensor` of shape `(batch_size,)`, *optional*): valid states per sample.
         """
+        if response_hidden_states is not None:
+            if unit_labels is None or response_lengths is None:
+                raise ValueError("response_hidden_states need response_lengths and unit_labels")
+            states = response_hidden_states.to(self.speech_decoder.input_proj.weight.dtype)
+            lengths = response_lengths.to(states.device)
+            state_mask = (torch.arange(states.shape[1], device=states.device)[None, :] < lengths[:, None]).long()
+            ctc_logits = self.speech_decoder(states, state_mask)
+            ctc_loss = self.speech_decoder.ctc_loss(
+                ctc_logits, lengths * self.config.ctc_upsample_factor, unit_labels.to(ctc_logits.device)
+            )
+            return LlamaOmniCausalLMOutputWithPast(
+                loss=self.config.ctc_loss_weight * ctc_loss, ctc_loss=ctc_loss, ctc_logits=ctc_logits
+            )
         if unit_labels is not None and labels is None:
             raise ValueError("unit_labels need labels: the labels mark the response tokens the speech decoder reads")
         outputs = self.model(

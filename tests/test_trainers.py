@@ -534,6 +534,40 @@ def test_encoder_cache_gives_the_same_loss(tmp_path, stage):
     assert losses[True] == pytest.approx(losses[False], rel=1e-5, abs=1e-6)
 
 
+def test_stage2_response_state_cache_gives_the_same_loss_and_training(tmp_path):
+    """Stage 2 on cached LLM response states: same CTC loss as the full forward, the same decoder weights after
+    3 steps, and the cache is reused (not rebuilt) by a second trainer."""
+    dataset = make_dataset(4)
+    weights, losses = {}, {}
+    for cached in (False, True):
+        model, processor = tiny_model_and_processor()
+        args = Stage2Config(output_dir=str(tmp_path / str(cached)), cache_response_states=cached, max_steps=3,
+                            per_device_train_batch_size=4, learning_rate=1e-2, **COMMON)
+        trainer = LlamaOmniStage2Trainer(model, args, train_dataset=dataset, processor=processor)
+        batch = trainer.data_collator([dataset[i] for i in range(4)])
+        assert ("response_hidden_states" in batch) == cached and ("input_ids" in batch) != cached
+        model.eval()
+        with torch.no_grad():
+            losses[cached] = float(trainer.compute_loss(trainer.model, copy.copy(batch)))
+        model.train()
+        trainer.train()
+        weights[cached] = {k: v.detach().clone() for k, v in model.speech_decoder.state_dict().items()}
+    assert losses[True] == pytest.approx(losses[False], rel=1e-5, abs=1e-6)
+    for key in weights[False]:
+        torch.testing.assert_close(weights[True][key], weights[False][key], rtol=1e-4, atol=1e-6)
+    cache_files = sorted((tmp_path / "True" / "response_state_cache" / "states").rglob("*.safetensors"))
+    assert len(cache_files) == 4
+    stamps = [f.stat().st_mtime_ns for f in cache_files]
+    model, processor = tiny_model_and_processor()
+    args = Stage2Config(output_dir=str(tmp_path / "True"), cache_response_states=True, **COMMON)
+    LlamaOmniStage2Trainer(model, args, train_dataset=dataset, processor=processor)
+    assert [f.stat().st_mtime_ns for f in cache_files] == stamps
+    # another model (here: another adaptor) must not reuse those states
+    model, processor = tiny_model_and_processor(seed=1)
+    with pytest.raises(ValueError, match="another"):
+        LlamaOmniStage2Trainer(model, args, train_dataset=dataset, processor=processor)
+
+
 @pytest.mark.parametrize("llm_mode", ["full", "lora"])
 def test_activation_checkpointing_gives_the_same_weights(tmp_path, llm_mode):
     """TRL turns activation checkpointing on by default; Stage1Config leaves it off but it must work (the 8B recipe

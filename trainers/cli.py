@@ -5,6 +5,9 @@
     llama-omni train stage1|stage2 --config RECIPE.yaml [...]   train a stage from a YAML recipe (trainers/recipes/)
     llama-omni data build --config RECIPE.yaml [...]            build the speech-instruction dataset (processing/recipes/)
     llama-omni units fit|extract|convert-km [...]               discrete speech units (k-means on an encoder layer)
+    llama-omni chat --audio FILE [FILE ...] [--json] [--model DIR]   answer spoken questions (text + speech)
+    llama-omni build-default [--steps ...]                      train the embedded default model llama-omni-tiny
+    llama-omni push model|dataset|space PATH --repo-id ORG/NAME [--dry-run DIR] [...]   publish on the Hub (hub_cards/)
 """
 
 from __future__ import annotations
@@ -53,12 +56,33 @@ def _units(argv: list[str]) -> int:
     return units_main(argv)
 
 
+def _chat(argv: list[str]) -> int:
+    from trainers.chat import chat_main
+
+    return chat_main(argv)
+
+
+def _build_default(argv: list[str]) -> int:
+    from trainers.embedded import main as build_main
+
+    return build_main(argv)
+
+
+def _push(argv: list[str]) -> int:
+    from hub_cards.push import push_main
+
+    return push_main(argv)
+
+
 COMMANDS = {
     "convert-original": (_convert_original, "convert a released ICTNLP/Llama-3.1-8B-Omni checkpoint"),
     "export-remote-code": (_export_remote_code, "make a saved folder loadable with trust_remote_code=True"),
     "train": (_train, "train stage 1 or stage 2 from a YAML recipe (llama-omni train stage1 --config R.yaml)"),
     "data": (_data, "build the speech-instruction dataset from a recipe (llama-omni data build --config R.yaml)"),
     "units": (_units, "discrete speech units: fit a k-means extractor, extract units, convert fairseq km.bin"),
+    "chat": (_chat, "answer spoken questions in text and speech (llama-omni chat --audio q.wav [--json])"),
+    "build-default": (_build_default, "train the embedded default model llama-omni-tiny end to end (CPU, offline)"),
+    "push": (_push, "publish a model, dataset or Space on the Hub with its card (--dry-run DIR: write it only)"),
 }
 
 

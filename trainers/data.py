@@ -222,6 +222,124 @@ class EncoderOutputCache:
 
 
 # ----------------------------------------------------------------------------------------------------------------------
+# Stage 2: LLM hidden-state cache
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def response_state_fingerprint(model: torch.nn.Module, encoder: Any, dtype: torch.dtype) -> str:
+    """A short hash of everything the cached response states depend on: the frozen part of the model (encoder,
+    adaptor, LLM: config and per-tensor sums), the feature extractor, the rendered prompt and the storage dtype."""
+    backbone = model.model if hasattr(model, "model") else model
+    h = hashlib.sha256(speech_encoder_fingerprint(backbone, encoder.processor.feature_extractor, dtype).encode())
+    h.update(encoder.render("{response}").encode())
+    h.update(json.dumps(encoder.end_of_turn_tokens or []).encode())
+    return h.hexdigest()[:16]
+
+
+class ResponseStateCache(EncoderOutputCache):
+    """
+    Stage 2's cache of the frozen model's outputs: per example id, the LLM hidden states that predicted each response
+    token (`states`, `(num_response_tokens, hidden_size)`) and the checked response units (`units`). With everything
+    but the speech decoder frozen these never change, so the LLM runs once per example instead of once per epoch.
+    Same layout and fingerprint check as `EncoderOutputCache`.
+    """
+
+    def put(self, example_id: Any, states: torch.Tensor, units: torch.Tensor) -> None:  # type: ignore[override]
+        from safetensors.torch import save_file
+
+        path = self.path(example_id)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = f"{path}.tmp{os.getpid()}"
+        save_file({"states": states.contiguous(), "units": units.to(torch.long).contiguous()}, tmp,
+                  metadata={"id": str(example_id)})
+        os.replace(tmp, path)
+
+    def get(self, example_id: Any) -> dict[str, torch.Tensor]:  # type: ignore[override]
+        """`{"states", "units"}` of `example_id`.
+
+        Raises:
+            KeyError: the example is not cached.
+        """
+        from safetensors.torch import load_file
+
+        path = self.path(example_id)
+        if not os.path.isfile(path):
+            raise KeyError(f"example id {example_id!r} is not in the response-state cache {self.cache_dir}")
+        return load_file(path)
+
+    @torch.no_grad()
+    def build_from_model(  # the signature differs from EncoderOutputCache.build on purpose
+        self,
+        model: torch.nn.Module,
+        collator: LlamaOmniCollator,
+        dataset: Any,
+        id_column: str,
+        batch_size: int = 8,
+        dtype: torch.dtype | None = None,
+        process_index: int = 0,
+        num_processes: int = 1,
+        progress: bool = True,
+    ) -> int:
+        """
+        Runs the frozen model over the examples of `dataset` not cached yet (rows `process_index::num_processes`)
+        and writes their response states and units.
+
+        Returns:
+            The number of examples written by this process.
+        """
+        from tqdm.auto import tqdm
+
+        was_training = model.training
+        model.eval()
+        param = next(model.parameters())
+        if process_index == 0:
+            self.write_manifest()
+        ids = list(dataset[id_column]) if hasattr(dataset, "column_names") else [row[id_column] for row in dataset]
+        if len(set(map(str, ids))) != len(ids):
+            raise ValueError(f"the dataset's '{id_column}' column has duplicate ids; the cache needs unique ids")
+        todo = [i for i in range(process_index, len(ids), num_processes) if ids[i] not in self]
+        written = 0
+        bar = tqdm(total=len(todo), desc="caching LLM response states", disable=not progress or process_index != 0)
+        for start in range(0, len(todo), batch_size):
+            rows = [dataset[i] for i in todo[start : start + batch_size]]
+            batch = collator(rows)
+            units = batch.pop("unit_labels")
+            batch = {k: (v.to(param.device, param.dtype) if torch.is_floating_point(v) else v.to(param.device))
+                     for k, v in batch.items()}
+            labels = batch.pop("labels")
+            hidden = model.model(**batch, use_cache=False).last_hidden_state
+            states, lengths = model._response_states(hidden, labels)
+            for row, s, n, u in zip(rows, states, lengths.tolist(), units):
+                self.put(row[id_column], s[: int(n)].to("cpu", dtype or s.dtype), u[u >= 0].cpu())
+                written += 1
+            bar.update(len(rows))
+        bar.close()
+        model.train(was_training)
+        return written
+
+
+@dataclass
+class ResponseStateCollator:
+    """Batches cached response states (see `ResponseStateCache`) by example id: `response_hidden_states`
+    `(batch, max_len, hidden)`, `response_lengths` and `unit_labels` (padded with -100), the inputs of
+    `LlamaOmniForConditionalGeneration.forward`'s cached stage-2 path."""
+
+    cache: ResponseStateCache
+    id_column: str = "id"
+
+    def __call__(self, examples: list[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
+        if not examples:
+            raise ValueError("ResponseStateCollator got an empty batch")
+        entries = [self.cache.get(example[self.id_column]) for example in examples]
+        states = [e["states"].float() for e in entries]
+        return {
+            "response_hidden_states": torch.nn.utils.rnn.pad_sequence(states, batch_first=True),
+            "response_lengths": torch.tensor([s.shape[0] for s in states], dtype=torch.long),
+            "unit_labels": _pad_1d([e["units"].tolist() for e in entries], IGNORE_INDEX, None),
+        }
+
+
+# ----------------------------------------------------------------------------------------------------------------------
 # One example -> model inputs
 # ----------------------------------------------------------------------------------------------------------------------
 
@@ -522,6 +640,8 @@ __all__ = [
     "IGNORE_INDEX",
     "EncoderOutputCache",
     "LlamaOmniCollator",
+    "ResponseStateCache",
+    "ResponseStateCollator",
     "SpeechInstructionEncoder",
     "check_columns",
     "speech_encoder_fingerprint",

@@ -12,13 +12,15 @@ accumulation give the gradient of one big batch.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from transformers import Trainer, TrainingArguments
 
-from .common import LlamaOmniTrainerMixin, SpeechDataConfigMixin, load_model_and_processor
+from .common import LlamaOmniTrainerMixin, SpeechDataConfigMixin, load_model_and_processor, unwrapped_llama_omni
+from .data import ResponseStateCache, ResponseStateCollator, response_state_fingerprint
 
 
 @dataclass
@@ -32,6 +34,12 @@ class Stage2Config(SpeechDataConfigMixin, TrainingArguments):
             `[0, unit_vocab_size)`).
         max_length (`int`, *optional*): longest prompt + response in tokens; longer examples are refused (their
             units cannot be cut to match a cut response). `None`: no limit.
+        cache_response_states (`bool`, defaults to `False`): run the frozen model once per example, store the hidden
+            states the decoder reads (and the checked units) on disk, and train the decoder on them: every epoch
+            after the first costs only the decoder. Implies nothing else is trained (always so in stage 2).
+        response_state_cache_dir (`str`, *optional*): where that cache lives; default
+            `<output_dir>/response_state_cache`.
+        response_state_cache_batch_size (`int`, defaults to 8): examples per model call while building it.
 
     Defaults that differ from `TrainingArguments`: `remove_unused_columns=False` (required: the collator reads the
     raw columns), `learning_rate=2e-4` (the paper's), `prediction_loss_only=True` (evaluation reports the CTC loss
@@ -40,6 +48,13 @@ class Stage2Config(SpeechDataConfigMixin, TrainingArguments):
 
     units_column: str = field(default="response_units", metadata={"help": "Speech units of the response."})
     max_length: int | None = field(default=None, metadata={"help": "Longest prompt + response, in tokens."})
+    cache_response_states: bool = field(
+        default=False, metadata={"help": "Run the frozen model once per example and train on its cached states."}
+    )
+    response_state_cache_dir: str | None = field(
+        default=None, metadata={"help": "Response-state cache folder (default: <output_dir>/response_state_cache)."}
+    )
+    response_state_cache_batch_size: int = field(default=8, metadata={"help": "Examples per model call."})
     remove_unused_columns: bool = field(
         default=False, metadata={"help": "Must stay False: the collator reads the raw dataset columns."}
     )
@@ -50,6 +65,8 @@ class Stage2Config(SpeechDataConfigMixin, TrainingArguments):
         super().__post_init__()
         if not self.units_column:
             raise ValueError("units_column is required for stage 2")
+        if self.response_state_cache_batch_size < 1:
+            raise ValueError(f"response_state_cache_batch_size must be >= 1, got {self.response_state_cache_batch_size}")
         self._check_data_fields()
 
 
@@ -108,6 +125,33 @@ class LlamaOmniStage2Trainer(LlamaOmniTrainerMixin, Trainer):
         )
         if args.cache_encoder_outputs:
             self._setup_encoder_cache(train_dataset, eval_dataset)
+        if args.cache_response_states:
+            self._setup_response_state_cache(train_dataset, eval_dataset)
+
+    def _setup_response_state_cache(self, train_dataset, eval_dataset) -> None:
+        """Builds (or reuses) the response-state cache for the train and eval datasets (processes share the rows)
+        and switches the collator to it."""
+        args = self.args
+        if args.id_column not in train_dataset.column_names:
+            raise ValueError(f"cache_response_states=True needs the id column {args.id_column!r} in the dataset")
+        model = unwrapped_llama_omni(self.model)
+        collator = self.data_collator
+        fingerprint = response_state_fingerprint(model, collator.example_encoder, next(model.parameters()).dtype)
+        cache = ResponseStateCache(
+            args.response_state_cache_dir or os.path.join(args.output_dir, "response_state_cache"), fingerprint
+        )
+        evals = eval_dataset if isinstance(eval_dataset, dict) else {"eval": eval_dataset}
+        for dataset in [train_dataset, *evals.values()]:
+            if dataset is not None:
+                cache.build_from_model(
+                    model, collator, dataset, id_column=args.id_column,
+                    batch_size=args.response_state_cache_batch_size,
+                    process_index=self.accelerator.process_index, num_processes=self.accelerator.num_processes,
+                    progress=not args.disable_tqdm,
+                )
+        self.accelerator.wait_for_everyone()
+        self.data_collator = ResponseStateCollator(cache, id_column=args.id_column)
+        self.response_state_cache = cache
 
     def get_batch_samples(self, epoch_iterator, num_batches: int, device: torch.device):
         """The next `num_batches` micro-batches and their number of target units (summed over processes when
