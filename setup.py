@@ -28,7 +28,7 @@ INSTALL_REQUIRES = [
 ]
 
 EXTRAS_REQUIRE = {
-    "dev": ["pytest==9.2.0"],
+    "dev": ["pytest==9.2.0", "playwright==1.65.2"],  # playwright drives Debian's chromium (no browser download)
 }
 
 setup(

@@ -3,8 +3,10 @@
 #   ffmpeg     torchcodec's shared libraries; gradio's streaming audio output
 #   espeak-ng  offline TTS / IPA phonemizer
 #   flite      offline TTS voices
+#   alsa-utils recorded speech clips (/usr/share/sounds/alsa) for the quality benchmark
+#   chromium   the browser of the Space's browser test (driven by Playwright, headless)
 set -euo pipefail
-PACKAGES=(ffmpeg espeak-ng flite)
+PACKAGES=(ffmpeg espeak-ng flite alsa-utils chromium)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
