@@ -33,8 +33,9 @@ test-fast: install
 	$(PY) -m pytest -q -m "not slow" tests
 
 demo: install
-	@echo "The embedded default model (llama-omni-tiny) is not yet available: see issue 'The embedded default model'."
-	@echo "Meanwhile, 'make test' exercises the model, processor and converter on tiny configs."
+	$(PY) -m trainers.cli chat --audio "$$($(PY) -c 'from modeling_llama_omni.embedded import demo_question; print(demo_question())')" --out-dir answers
+	@echo "The answer is in answers/. Starting the Space on http://127.0.0.1:7860 (Ctrl+C to stop) ..."
+	$(PY) space/app.py --host 127.0.0.1 --port 7860
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,215 @@
+"""Quality of the embedded default model llama-omni-tiny on held-out spoken questions, on this machine's CPU.
+
+    PYTHONPATH=. HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/tiny_quality.py [--model DIR] [--omega 10]
+        [--limit N] [--resynthesis 30]
+
+Held-out data only: the questions are the seed file's "heldout" split (never in training), spoken by flite "awb"
+(a voice never used in training), plus the recorded clips of /usr/share/sounds/alsa (real speech; Debian
+alsa-utils) when present. Figures:
+
+1. parity: over the held-out *factual* questions (they have a short gold answer) whose written form SmolLM2 answers
+   correctly (its answer contains the gold answer), the share whose spoken form the model also answers with the
+   gold answer. The written answers come from the same model in text mode (its LLM is SmolLM2, frozen) with the
+   same system prompt. Plain accuracy of both modes is reported too.
+2. answer ASR-WER: Whisper-base's transcript of each speech answer against the model's own text answer
+   (transformers' Whisper English normaliser on both sides).
+3. vocoder resynthesis WER: held-out response sentences (the model's text answers to the held-out questions)
+   spoken by joe, their ground-truth units (the shipped unit extractor), resynthesised by the shipped vocoder;
+   Whisper-base WER against the sentence, beside the WER of joe's original audio of the same sentences.
+4. distillMOS of the speech answers.
+5. TTFA (time to first audio, from the audio read to the first audio chunk) at Omega = `--omega` (10), and the total
+   time of each answer, streaming with `model.stream`.
+
+Results go to `benchmarks/results/tiny_quality.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.common import distillmos_scores, machine, resample, speech_words, wer, whisper_words  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results" / "tiny_quality.json"
+SEED_FILE = ROOT / "processing" / "data" / "seed_instructions.jsonl"
+HELDOUT_VOICE = "flite:awb"
+ALSA_CLIPS = "/usr/share/sounds/alsa/*.wav"
+
+
+def heldout_questions() -> list[dict]:
+    """The seed file's held-out questions (id, instruction, category, answer)."""
+    rows = [json.loads(line) for line in SEED_FILE.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [r for r in rows if r["split"] == "heldout"]
+
+
+def contains_answer(text: str, gold: str) -> bool:
+    """Whether `text` contains the gold answer (Whisper-normalised, as whole words)."""
+    gold_words = whisper_words(gold).split()
+    words = whisper_words(text).split()
+    n = len(gold_words)
+    return n > 0 and any(words[i : i + n] == gold_words for i in range(len(words) - n + 1))
+
+
+def text_answer(model, processor, question: str, max_new_tokens: int) -> str:
+    """The model's answer to the written question (text mode: its LLM, the same system prompt), greedy."""
+    import torch
+
+    prompt = processor.apply_chat_template([{"role": "user", "content": question}], add_generation_prompt=True,
+                                           tokenize=False)
+    ids = processor.tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(model.device)
+    with torch.no_grad():
+        out = model.generate(**ids, max_new_tokens=max_new_tokens, do_sample=False)
+    return processor.tokenizer.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+
+
+def run(model_dir: str | None = None, omega: int = 10, limit: int | None = None, resynthesis: int = 30,
+        max_new_tokens: int = 80, progress: bool = True) -> dict:
+    import torch
+    from tqdm.auto import tqdm
+
+    from modeling_llama_omni.embedded import WEIGHTS_DIR
+    from modeling_llama_omni.offline_sources import transcribe, whisper_base
+    from processing.processing_llama_omni import load_audio
+    from processing.tts import get_voice
+    from processing.unit_extractor import UnitExtractor
+    from trainers.chat import answer, load_model
+
+    torch.manual_seed(0)
+    model, processor = load_model(model_dir)
+    vocoder = model.default_vocoder()
+    asr, asr_processor = whisper_base()
+    voice = get_voice(HELDOUT_VOICE)
+
+    questions = heldout_questions()
+    if limit is not None:
+        questions = questions[:limit]
+    inputs = [{"kind": "heldout", **q, "audio": np.asarray(voice.synthesize(q["instruction"]), dtype=np.float32)}
+              for q in tqdm(questions, desc=f"speaking the questions ({HELDOUT_VOICE})", disable=not progress)]
+    for path in sorted(p for p in glob.glob(ALSA_CLIPS) if Path(p).stem != "Noise"):  # Noise.wav is no speech
+        inputs.append({"kind": "alsa", "id": os.path.basename(path), "instruction": Path(path).stem.replace("_", " "),
+                       "category": "recorded", "answer": None, "audio": load_audio(path)})
+
+    # warm-up (first-call costs are not what a visitor of a running server pays)
+    answer(model, processor, inputs[0]["audio"], chunk_size=omega, max_new_tokens=8, do_sample=False)
+
+    records = []
+    for item in tqdm(inputs, desc="answering", disable=not progress):
+        result = answer(model, processor, item["audio"], chunk_size=omega, max_new_tokens=max_new_tokens,
+                        do_sample=False)
+        records.append({"id": item["id"], "kind": item["kind"], "category": item["category"],
+                        "question": item["instruction"], "gold": item["answer"], "speech_mode": result["text"],
+                        "ttfa_s": result["ttfa_s"], "total_s": result["total_s"],
+                        "audio_seconds": len(result["audio"]) / result["sampling_rate"],
+                        "_audio16": resample(result["audio"], result["sampling_rate"], 16000)})
+    for record in tqdm([r for r in records if r["kind"] == "heldout"], desc="text-mode answers",
+                       disable=not progress):
+        record["text_mode"] = text_answer(model, processor, record["question"], max_new_tokens)
+
+    # (2) answer ASR-WER and (4) distillMOS
+    spoken = [r for r in records if r["audio_seconds"] > 0.1]
+    transcripts = transcribe(asr, asr_processor, [r["_audio16"] for r in spoken])
+    for record, transcript in zip(spoken, transcripts):
+        record["transcript"] = transcript
+    mos = distillmos_scores([r["_audio16"] for r in spoken], 16000)
+    for record, score in zip(spoken, mos):
+        record["distillmos"] = round(score, 3)
+
+    # (1) parity
+    factual = [r for r in records if r["kind"] == "heldout" and r["category"] == "factual" and r["gold"]]
+    text_right = [r for r in factual if contains_answer(r["text_mode"], r["gold"])]
+    speech_right = [r for r in factual if contains_answer(r["speech_mode"], r["gold"])]
+    both = [r for r in text_right if contains_answer(r["speech_mode"], r["gold"])]
+
+    # (3) resynthesis of held-out joe sentences with their ground-truth units
+    extractor = UnitExtractor.from_pretrained(str(WEIGHTS_DIR / "unit_extractor"))
+    joe = get_voice("piper:joe")
+    sentences = [r["text_mode"] for r in records if r["kind"] == "heldout" and r.get("text_mode")][:resynthesis]
+    originals, resynthesised = [], []
+    for sentence in tqdm(sentences, desc="vocoder resynthesis", disable=not progress):
+        audio16 = np.asarray(joe.synthesize(sentence, seed=0), dtype=np.float32)
+        units = extractor.extract_batch([audio16], sampling_rate=16000, deduplicate=True)[0]
+        with torch.no_grad():
+            out = vocoder(torch.as_tensor(np.asarray(units), dtype=torch.long)[None].to(model.device),
+                          dur_prediction=True)
+        wave = out.waveform[0, : int(out.waveform_lengths[0])].float().cpu().numpy()
+        originals.append(audio16)
+        resynthesised.append(resample(wave, vocoder.config.sampling_rate, 16000))
+    original_hyps = transcribe(asr, asr_processor, originals)
+    resynth_hyps = transcribe(asr, asr_processor, resynthesised)
+
+    heldout_spoken = [r for r in spoken if r["kind"] == "heldout"]
+    ttfas = [r["ttfa_s"] for r in records if r["ttfa_s"] is not None]
+    result = {
+        "model": model_dir or "embedded llama-omni-tiny",
+        "data": f"{len(questions)} held-out seed questions spoken by {HELDOUT_VOICE} (held-out voice)"
+                + (f" + {len(records) - len(questions)} recorded clips ({ALSA_CLIPS})" if len(records) > len(questions)
+                   else "; no recorded clips found (install alsa-utils)"),
+        "omega": omega,
+        "parity": {
+            "value": round(len(both) / max(len(text_right), 1), 4),
+            "questions": len(factual), "text_mode_correct": len(text_right), "speech_mode_correct": len(speech_right),
+            "speech_correct_where_text_correct": len(both),
+        },
+        "answer_asr_wer": round(wer([r["speech_mode"] for r in spoken], [r["transcript"] for r in spoken],
+                                    normalize=whisper_words), 4),
+        "answer_asr_wer_heldout_voice": round(wer([r["speech_mode"] for r in heldout_spoken],
+                                                  [r["transcript"] for r in heldout_spoken],
+                                                  normalize=whisper_words), 4),
+        "answers_without_audio": len(records) - len(spoken),
+        "resynthesis": {
+            "sentences": len(sentences),
+            "wer_original_joe": round(wer(sentences, original_hyps, normalize=speech_words), 4),
+            "wer_resynthesised": round(wer(sentences, resynth_hyps, normalize=speech_words), 4),
+        },
+        "distillmos": {"mean": round(statistics.mean(mos), 3) if mos else None,
+                       "heldout_mean": round(statistics.mean(r["distillmos"] for r in heldout_spoken), 3)
+                       if heldout_spoken else None},
+        "ttfa_s": {"mean": round(statistics.mean(ttfas), 3), "median": round(statistics.median(ttfas), 3),
+                   "max": round(max(ttfas), 3)} if ttfas else None,
+        "total_s_mean": round(statistics.mean(r["total_s"] for r in records), 3),
+        "machine": machine(),
+        "examples": [{k: v for k, v in r.items() if not k.startswith("_")} for r in records[:12]],
+    }
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default=None, help="a model folder (default: the embedded llama-omni-tiny)")
+    parser.add_argument("--omega", type=int, default=10)
+    parser.add_argument("--limit", type=int, default=None, help="only the first N held-out questions")
+    parser.add_argument("--resynthesis", type=int, default=30, help="held-out sentences for the vocoder figure")
+    parser.add_argument("--output", default=str(RESULTS))
+    args = parser.parse_args(argv)
+    start = time.time()
+    result = run(args.model, omega=args.omega, limit=args.limit, resynthesis=args.resynthesis)
+    result["benchmark_seconds"] = round(time.time() - start, 1)
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.output).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    p = result["parity"]
+    print(f"parity (speech answer right where the written one is): {p['value']:.1%} "
+          f"({p['speech_correct_where_text_correct']}/{p['text_mode_correct']}; speech right {p['speech_mode_correct']}"
+          f"/{p['questions']})")
+    print(f"answer ASR-WER (Whisper-base vs own text): {result['answer_asr_wer']:.1%}")
+    r = result["resynthesis"]
+    print(f"vocoder resynthesis WER: {r['wer_resynthesised']:.1%} (original joe audio {r['wer_original_joe']:.1%}, "
+          f"{r['sentences']} sentences)")
+    print(f"distillMOS of answers: {result['distillmos']['mean']}")
+    print(f"TTFA at Omega={args.omega}: {result['ttfa_s']}")
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

