@@ -42,7 +42,13 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["modeling_llama_omni*", "processing*", "trainers*", "hub_cards*"]),
     include_package_data=True,
-    package_data={"processing": ["data/*.jsonl", "recipes/*.yaml"], "trainers": ["recipes/*.yaml", "accelerate/*.yaml"]},
+    package_data={
+        "processing": ["data/*.jsonl", "recipes/*.yaml"],
+        "trainers": ["recipes/*.yaml", "recipes/embedded/*.yaml", "accelerate/*.yaml"],
+        # the embedded default model's trained weights (llama-omni-tiny)
+        "modeling_llama_omni": ["llama_omni_tiny/*.json", "llama_omni_tiny/*.safetensors",
+                                "llama_omni_tiny/unit_extractor/*"],
+    },
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS_REQUIRE,
     entry_points={"console_scripts": ["llama-omni=trainers.cli:main"]},
