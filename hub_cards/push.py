@@ -6,7 +6,8 @@ What each repository gets:
 
     model     README.md (the model card), config.json (+ auto_map), generation_config.json, the safetensors weights
               (+ index), the remote-code files (configuration_llama_omni.py, modeling_llama_omni.py,
-              streaming_llama_omni.py, configuration_unit_vocoder.py, modeling_unit_vocoder.py), the processor
+              modeling_omni2_decoder.py, streaming_llama_omni.py, configuration_unit_vocoder.py,
+              modeling_unit_vocoder.py), the processor
               (processor_config.json + auto_map, tokenizer files, chat_template.jinja, processing_llama_omni.py),
               vocoder/ (config.json + auto_map, model.safetensors, its two code files) and, with --eval-json,
               evaluation.json (the report the card quotes).

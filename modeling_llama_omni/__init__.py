@@ -7,7 +7,7 @@ and `AutoModel` / `AutoModelForCausalLM` for `LlamaOmniConfig`; and the unit voc
 
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
 
-from .configuration_llama_omni import LlamaOmniConfig
+from .configuration_llama_omni import LlamaOmniConfig, parse_stream_params
 from .configuration_unit_vocoder import UnitVocoderConfig
 from .modeling_llama_omni import (
     CTCUnitStream,
@@ -23,8 +23,15 @@ from .modeling_llama_omni import (
     ctc_greedy_collapse,
     write_remote_code,
 )
+from .modeling_omni2_decoder import (
+    ARSpeechDecoderOutput,
+    ARUnitStream,
+    LlamaOmniARSpeechDecoder,
+    LlamaOmniGateFusion,
+    read_write_layout,
+)
 from .modeling_unit_vocoder import UnitVocoder, UnitVocoderOutput, UnitVocoderStream
-from .streaming_llama_omni import AudioStreamer, stream_generate
+from .streaming_llama_omni import AudioStreamer, SpeechUnitVocoder, stream_generate
 
 AutoConfig.register(LlamaOmniConfig.model_type, LlamaOmniConfig, exist_ok=True)
 AutoModel.register(LlamaOmniConfig, LlamaOmniForConditionalGeneration, exist_ok=True)
@@ -48,6 +55,13 @@ __all__ = [
     "LlamaOmniCausalLMOutputWithPast",
     "LlamaOmniGenerateOutput",
     "CTCUnitStream",
+    "LlamaOmniARSpeechDecoder",
+    "LlamaOmniGateFusion",
+    "ARSpeechDecoderOutput",
+    "ARUnitStream",
+    "read_write_layout",
+    "parse_stream_params",
+    "SpeechUnitVocoder",
     "AudioStreamer",
     "stream_generate",
     "ctc_greedy_collapse",

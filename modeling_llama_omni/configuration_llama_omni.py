@@ -7,10 +7,13 @@ copied as-is into a model folder for `trust_remote_code=True` loading.
 
 from __future__ import annotations
 
+import re
+
 from transformers import AutoConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
-SPEECH_DECODER_TYPES = ("ctc",)
+# "ctc": LLaMA-Omni's non-autoregressive CTC speech decoder; "ar": LLaMA-Omni2's autoregressive TTS language model.
+SPEECH_DECODER_TYPES = ("ctc", "ar")
 
 # Llama-3.1-8B-Instruct, the LLM of the released ICTNLP/Llama-3.1-8B-Omni checkpoint.
 _LLAMA31_8B = {
@@ -64,14 +67,62 @@ _CTC_DECODER = {
     "rope_parameters": dict(_LLAMA31_8B["rope_parameters"]),
 }
 
+# The TTS language model of the released ICTNLP/LLaMA-Omni2-* checkpoints (Qwen2.5-0.5B size). Its vocabulary is
+# Qwen2.5's text vocabulary (ids < 151665, so the LLM's text tokens can be looked up in it), `<sep>` (151665) and the
+# 6561 CosyVoice2 speech tokens `<0>` ... `<6560>` (151666 ... 158226); its EOS is `<|endoftext|>` (151643).
+_OMNI2_TTS = {
+    "vocab_size": 158227,
+    "hidden_size": 896,
+    "intermediate_size": 4864,
+    "num_hidden_layers": 24,
+    "num_attention_heads": 14,
+    "num_key_value_heads": 2,
+    "max_position_embeddings": 32768,
+    "rms_norm_eps": 1e-6,
+    "rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0},
+    "bos_token_id": 151643,
+    "eos_token_id": 151643,
+    "tie_word_embeddings": True,
+}
+
+
+def parse_stream_params(value: object) -> tuple[int, int]:
+    """
+    Parses LLaMA-Omni2's `stream_params`, e.g. `"(3,10)"` = (R text tokens read, W speech tokens written), safely (a
+    regular expression for two integers, never `eval`). A tuple or list of two integers is accepted as it is.
+
+    Raises:
+        ValueError: if it is not two positive integers.
+    """
+    parsed: object = value
+    if isinstance(value, str):
+        match = re.fullmatch(r"\s*[\(\[]\s*(\d+)\s*,\s*(\d+)\s*,?\s*[\)\]]\s*", value)
+        if not match:
+            raise ValueError(
+                f"Cannot parse stream_params {value!r}: expected two integers \"(read_size,write_size)\", "
+                'e.g. "(3,10)"'
+            )
+        parsed = (int(match.group(1)), int(match.group(2)))
+    if (
+        not isinstance(parsed, (tuple, list))
+        or len(parsed) != 2
+        or not all(isinstance(x, int) and not isinstance(x, bool) and x > 0 for x in parsed)
+    ):
+        raise ValueError(f"stream_params must be two positive integers (read_size, write_size), got {value!r}")
+    return int(parsed[0]), int(parsed[1])
+
 
 class LlamaOmniConfig(PreTrainedConfig):
     r"""
     Configuration of a LLaMA-Omni model (arXiv 2409.06666): a Whisper speech encoder, a speech adaptor
-    (stack `speech_downsample_rate` encoder frames, Linear -> ReLU -> Linear), a decoder-only LLM, and a
-    non-autoregressive CTC speech decoder that turns the LLM's hidden states into discrete speech units.
+    (stack `speech_downsample_rate` encoder frames, Linear -> ReLU -> Linear), a decoder-only LLM, and a speech
+    decoder that turns the LLM's hidden states into discrete speech units: LLaMA-Omni's non-autoregressive CTC
+    decoder (`speech_decoder_type="ctc"`), or LLaMA-Omni2's (arXiv 2505.02625) autoregressive TTS language model fed
+    by a gate fusion of the LLM hidden state and the text token's TTS embedding, streaming Read-R-Write-W
+    (`speech_decoder_type="ar"`).
 
-    The defaults describe the released `ICTNLP/Llama-3.1-8B-Omni` checkpoint.
+    The defaults describe the released `ICTNLP/Llama-3.1-8B-Omni` checkpoint; the `tts_*` defaults and R, W describe
+    the released `ICTNLP/LLaMA-Omni2-*` checkpoints.
 
     Args:
         speech_encoder_config (`dict` or `WhisperConfig`, *optional*):
@@ -80,7 +131,8 @@ class LlamaOmniConfig(PreTrainedConfig):
             Configuration of the decoder-only LLM (any `AutoModel` backbone: Llama, Qwen2, ...).
         speech_decoder_config (`dict` or `LlamaConfig`, *optional*):
             Configuration of the CTC speech decoder's Transformer layers (hidden size, layers, heads, FFN size,
-            RoPE parameters). Its `vocab_size` is unused.
+            RoPE parameters). Its `vocab_size` is unused. Only for `speech_decoder_type="ctc"` (defaults to the
+            released decoder's; `None` for `"ar"`).
         speech_token_id (`int`, *optional*, defaults to 128256):
             Id of the speech placeholder token; the processor repeats it once per speech embedding. It may lie
             outside the LLM's vocabulary: those positions are never looked up in the embedding table.
@@ -94,7 +146,7 @@ class LlamaOmniConfig(PreTrainedConfig):
             Whether the checkpoint expects every clip padded to 30 s (3000 mel frames), as the original
             LLaMA-Omni does. When `False`, the encoder runs on the clip's own length.
         speech_decoder_type (`str`, *optional*, defaults to `"ctc"`):
-            Kind of speech decoder. Only `"ctc"` for now.
+            Kind of speech decoder: `"ctc"` (LLaMA-Omni) or `"ar"` (LLaMA-Omni2's autoregressive TTS model).
         ctc_upsample_factor (`int`, *optional*, defaults to 25):
             Upsampling factor lambda: each LLM hidden state is repeated this many times before the decoder.
         unit_vocab_size (`int`, *optional*, defaults to 1000):
@@ -103,6 +155,38 @@ class LlamaOmniConfig(PreTrainedConfig):
             Weight of the CTC loss in the total loss.
         tie_word_embeddings (`bool`, *optional*, defaults to `False`):
             Whether `lm_head` shares the LLM's input embeddings; set automatically when the text config ties them.
+        tts_config (`dict` or `PreTrainedConfig`, *optional*):
+            (`"ar"` only) Configuration of the TTS causal language model: any `AutoModelForCausalLM` config (Qwen2,
+            Llama, ...). Its vocabulary must hold the LLM's text tokens (they are looked up in its embedding table),
+            the separator, the EOS and the `unit_vocab_size` speech tokens. Defaults to the released Qwen2.5-0.5B-size
+            TTS model (`None` for `"ctc"`).
+        tts_input_proj_hidden_size (`int`, *optional*):
+            (`"ar"`) Width of the gate fusion's input projection (LLM hidden -> this -> ReLU -> TTS hidden); default
+            twice the LLM's hidden size.
+        tts_speech_token_offset (`int`, *optional*, defaults to 151666):
+            (`"ar"`) TTS vocabulary id of speech unit 0: unit `u` is TTS token `tts_speech_token_offset + u`.
+        tts_sep_token_id (`int`, *optional*, defaults to 151665):
+            (`"ar"`) TTS id of the separator (`<sep>`) fed after the last text token.
+        tts_eos_token_id (`int`, *optional*, defaults to 151643):
+            (`"ar"`) TTS id that ends the speech.
+        read_size (`int`, *optional*, defaults to 3):
+            (`"ar"`) R: text tokens read per chunk. A `stream_params="(R,W)"` argument (the original's config
+            field) sets `read_size` and `write_size`; it is parsed safely (never with `eval`).
+        write_size (`int`, *optional*, defaults to 10):
+            (`"ar"`) W: speech tokens written after every R text tokens while the text is being generated; after the
+            text ends the TTS model writes until its EOS.
+        tts_do_sample (`bool`, *optional*, defaults to `True`):
+            (`"ar"`) Sample the speech tokens (the release samples: greedy decoding tends to repeat); `False` = greedy.
+        tts_temperature (`float`, *optional*, defaults to 1.0):
+            (`"ar"`) Sampling temperature.
+        tts_top_k (`int`, *optional*, defaults to 0):
+            (`"ar"`) Keep only the k most likely speech tokens when sampling (0 = all).
+        tts_top_p (`float`, *optional*, defaults to 1.0):
+            (`"ar"`) Nucleus sampling threshold (1.0 = off).
+        tts_max_new_tokens (`int`, *optional*, defaults to 1024):
+            (`"ar"`) Most speech tokens written after the text ends (when no EOS comes).
+        tts_loss_weight (`float`, *optional*, defaults to 1.0):
+            (`"ar"`) Weight of the TTS model's cross-entropy in the total loss.
     """
 
     model_type = "llama_omni"
@@ -111,7 +195,11 @@ class LlamaOmniConfig(PreTrainedConfig):
             config_class=AutoConfig, model_type="whisper", init_kwargs=_WHISPER_LARGE_V3
         ),
         "text_config": SubConfigSpec(config_class=AutoConfig, model_type="llama", init_kwargs=_LLAMA31_8B),
-        "speech_decoder_config": SubConfigSpec(config_class=AutoConfig, model_type="llama", init_kwargs=_CTC_DECODER),
+        # Optional: filled in by __post_init__ for the speech decoder type that uses them.
+        "speech_decoder_config": SubConfigSpec(
+            config_class=AutoConfig, model_type="llama", init_kwargs=_CTC_DECODER, optional=True
+        ),
+        "tts_config": SubConfigSpec(config_class=AutoConfig, model_type="qwen2", init_kwargs=_OMNI2_TTS, optional=True),
     }
 
     speech_encoder_config: dict | PreTrainedConfig | None = None
@@ -127,19 +215,42 @@ class LlamaOmniConfig(PreTrainedConfig):
     unit_vocab_size: int = 1000
     ctc_loss_weight: float = 1.0
     tie_word_embeddings: bool = False
+    tts_config: dict | PreTrainedConfig | None = None
+    tts_input_proj_hidden_size: int | None = None
+    tts_speech_token_offset: int = 151666
+    tts_sep_token_id: int = 151665
+    tts_eos_token_id: int = 151643
+    read_size: int = 3
+    write_size: int = 10
+    tts_do_sample: bool = True
+    tts_temperature: float = 1.0
+    tts_top_k: int = 0
+    tts_top_p: float = 1.0
+    tts_max_new_tokens: int = 1024
+    tts_loss_weight: float = 1.0
 
     def __post_init__(self, **kwargs):
         if self.speech_decoder_type not in SPEECH_DECODER_TYPES:
             raise ValueError(
                 f"speech_decoder_type must be one of {SPEECH_DECODER_TYPES}, got {self.speech_decoder_type!r}"
             )
+        stream_params = kwargs.pop("stream_params", None)
+        if stream_params is not None:
+            self.read_size, self.write_size = parse_stream_params(stream_params)
         for name in ("speech_downsample_rate", "ctc_upsample_factor", "unit_vocab_size", "speech_adaptor_hidden_size"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        # Each speech decoder type gets the sub-config it uses with the released checkpoint's defaults.
+        if self.speech_decoder_type == "ctc" and self.speech_decoder_config is None:
+            self.speech_decoder_config = dict(self.sub_configs_defaults["speech_decoder_config"].init_kwargs)
+        if self.speech_decoder_type == "ar":
+            self._check_ar_fields()
+            if self.tts_config is None:
+                self.tts_config = dict(self.sub_configs_defaults["tts_config"].init_kwargs)
         # Sub-config dicts given by the caller are completed with the released checkpoint's defaults only when they
         # carry no model_type of their own (a Qwen2 text config must not inherit Llama-3.1 fields).
-        for key in ("text_config", "speech_encoder_config", "speech_decoder_config"):
+        for key in ("text_config", "speech_encoder_config", "speech_decoder_config", "tts_config"):
             value = getattr(self, key)
             if isinstance(value, dict) and "model_type" not in value:
                 setattr(self, key, {**self.sub_configs_defaults[key].init_kwargs, **value})
@@ -147,6 +258,49 @@ class LlamaOmniConfig(PreTrainedConfig):
         # The LLM's own setting decides whether lm_head shares the input embeddings (e.g. SmolLM2, Qwen2.5-0.5B).
         if not self.tie_word_embeddings and getattr(self.text_config, "tie_word_embeddings", False):
             self.tie_word_embeddings = True
+        if self.speech_decoder_type == "ar":
+            self._check_tts_vocabulary()
+
+    def _check_ar_fields(self) -> None:
+        for name in ("read_size", "write_size", "tts_max_new_tokens"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        for name in ("tts_speech_token_offset", "tts_sep_token_id", "tts_eos_token_id", "tts_top_k"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+        size = self.tts_input_proj_hidden_size
+        if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 1):
+            raise ValueError(f"tts_input_proj_hidden_size must be a positive integer or None, got {size!r}")
+        if not self.tts_temperature > 0:
+            raise ValueError(f"tts_temperature must be positive, got {self.tts_temperature!r}")
+        if not 0 < self.tts_top_p <= 1:
+            raise ValueError(f"tts_top_p must lie in (0, 1], got {self.tts_top_p!r}")
+
+    def _check_tts_vocabulary(self) -> None:
+        vocab = self.tts_config.vocab_size
+        first, last = self.tts_speech_token_offset, self.tts_speech_token_offset + self.unit_vocab_size
+        if last > vocab:
+            raise ValueError(
+                f"The {self.unit_vocab_size} speech tokens (TTS ids {first}..{last - 1}) do not fit the TTS "
+                f"vocabulary of {vocab}"
+            )
+        for name in ("tts_sep_token_id", "tts_eos_token_id"):
+            value = getattr(self, name)
+            if value >= vocab or first <= value < last:
+                raise ValueError(
+                    f"{name}={value} must be a TTS id outside the speech tokens ({first}..{last - 1}) and inside "
+                    f"the TTS vocabulary of {vocab}"
+                )
+
+    def to_dict(self) -> dict:
+        """`PreTrainedConfig.to_dict`, without the sub-config of the speech decoder type not in use (`None`)."""
+        output = super().to_dict()
+        for key in ("speech_decoder_config", "tts_config"):
+            if output.get(key, 0) is None:
+                del output[key]
+        return output
 
     @property
     def hidden_size(self) -> int:
@@ -168,5 +322,10 @@ class LlamaOmniConfig(PreTrainedConfig):
         """Id of the CTC blank in the speech decoder's output (= `unit_vocab_size`)."""
         return self.unit_vocab_size
 
+    @property
+    def stream_params(self) -> str:
+        """`"(R,W)"`: `read_size` and `write_size` in the original LLaMA-Omni2 notation."""
+        return f"({self.read_size},{self.write_size})"
 
-__all__ = ["LlamaOmniConfig"]
+
+__all__ = ["LlamaOmniConfig", "parse_stream_params"]

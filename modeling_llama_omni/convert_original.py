@@ -29,14 +29,14 @@ import re
 import shutil
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from transformers import GenerationConfig, LlamaConfig
+from transformers import GenerationConfig, LlamaConfig, PreTrainedConfig
 
 from .configuration_llama_omni import LlamaOmniConfig
 from .modeling_llama_omni import LlamaOmniForConditionalGeneration, write_remote_code
@@ -287,8 +287,9 @@ def rope_parameters_from_source(source: dict) -> dict:
     return params
 
 
-def _whisper_config_from_weights(tensors: dict[str, SourceTensor], source: dict) -> dict:
-    """Infers the Whisper encoder's config from the shapes of its weights."""
+def whisper_config_from_weights(tensors: dict[str, SourceTensor], source: dict) -> dict:
+    """Infers the Whisper encoder's config (a dict) from the shapes of its weights (openai-whisper naming under
+    `model.speech_encoder.`), checking it against the source config's `speech_encoder_hidden_size`."""
     prefix = _SPEECH_ENCODER_PREFIX
     needed = [prefix + "conv1.weight", prefix + "positional_embedding", prefix + "blocks.0.mlp.0.weight"]
     absent = [key for key in needed if key not in tensors]
@@ -428,7 +429,7 @@ def build_config(
     if speech_token_id is None:
         speech_token_id = text_config["vocab_size"]
     config = LlamaOmniConfig(
-        speech_encoder_config=_whisper_config_from_weights(tensors, source),
+        speech_encoder_config=whisper_config_from_weights(tensors, source),
         text_config=text_config,
         speech_decoder_config=decoder_config,
         speech_token_id=int(speech_token_id),
@@ -458,9 +459,14 @@ class ConversionPlan:
     skipped: list[str]  # source keys dropped on purpose (tied lm_head, inv_freq buffers)
 
 
-def plan_conversion(config: LlamaOmniConfig, tensors: dict[str, SourceTensor]) -> ConversionPlan:
+def plan_conversion(
+    config: LlamaOmniConfig,
+    tensors: dict[str, SourceTensor],
+    key_mapper: Callable[[str], str | None] = map_key,
+) -> ConversionPlan:
     """
-    Maps every source key and checks the mapped keys and shapes against the target model built on the meta device.
+    Maps every source key (with `key_mapper`, by default this checkpoint layout's `map_key`) and checks the mapped
+    keys and shapes against the target model built on the meta device.
 
     Raises:
         ValueError: listing every unmapped source key, every target key the source lacks, and every shape mismatch.
@@ -476,7 +482,7 @@ def plan_conversion(config: LlamaOmniConfig, tensors: dict[str, SourceTensor]) -
         if _IGNORED_SOURCE_KEYS.fullmatch(key):
             skipped.append(key)
             continue
-        target = map_key(key)
+        target = key_mapper(key)
         if target is None:
             unmapped.append(key)
         elif target not in expected:
@@ -608,12 +614,12 @@ def _has_tokenizer(checkpoint_dir: str) -> bool:
     return any(os.path.isfile(os.path.join(checkpoint_dir, name)) for name in TOKENIZER_FILES)
 
 
-def _load_tokenizer_with_speech_token(checkpoint_dir: str, source: dict):
+def _load_tokenizer_with_speech_token(checkpoint_dir: str, text_config: PreTrainedConfig):
     """Loads the checkpoint's tokenizer and adds `<speech>` as an extra special token when it lacks one."""
     from transformers import AutoTokenizer
 
     # The folder's config.json has a model_type transformers does not know: hand AutoTokenizer the LLM's config.
-    tokenizer = AutoTokenizer.from_pretrained(checkpoint_dir, config=text_config_from_source(source))
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint_dir, config=text_config)
     if SPEECH_TOKEN not in tokenizer.get_vocab():
         tokenizer.add_special_tokens({"extra_special_tokens": [SPEECH_TOKEN]}, replace_extra_special_tokens=False)
     ids = tokenizer.encode(SPEECH_TOKEN, add_special_tokens=False)
@@ -636,8 +642,9 @@ def _import_processor_class():
         return None
 
 
-def _save_processor(config: LlamaOmniConfig, tokenizer, save_dir: str) -> bool:
-    """Saves a `LlamaOmniProcessor` (Whisper feature extractor + tokenizer + chat template). Returns whether it did."""
+def _save_processor(config: LlamaOmniConfig, tokenizer, save_dir: str, **processor_kwargs) -> bool:
+    """Saves a `LlamaOmniProcessor` (Whisper feature extractor + tokenizer + chat template; `processor_kwargs` go to
+    its `__init__`). Returns whether it did."""
     processor_class = _import_processor_class()
     if processor_class is None:
         return False
@@ -650,6 +657,7 @@ def _save_processor(config: LlamaOmniConfig, tokenizer, save_dir: str) -> bool:
         speech_token=SPEECH_TOKEN,
         speech_downsample_rate=config.speech_downsample_rate,
         pad_to_30s=True,
+        **processor_kwargs,
     )
     processor.save_pretrained(save_dir)
     return True
@@ -723,6 +731,119 @@ def _resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype | None:
     return DTYPES[dtype]
 
 
+@dataclass
+class CheckpointLayout:
+    """
+    What differs between the released checkpoint layouts: how to read and check the source config, which LLM config
+    the tokenizer belongs to, how to build our config from the source config and the weight shapes, how to map the
+    keys, and how to set up the processor. `convert_checkpoint` does the rest the same way for all of them.
+
+    Attributes:
+        load_source_config: `checkpoint_dir -> source config dict` (raises for a checkpoint of another layout).
+        text_config: `source -> the LLM's config` (handed to `AutoTokenizer`).
+        build_config: `(source, tensors, speech_token_id or None) -> LlamaOmniConfig`.
+        key_mapper: `source key -> our parameter name`, or `None` for a key that matches no rule.
+        processor_kwargs: extra `LlamaOmniProcessor` arguments (chat template, default prompts).
+    """
+
+    load_source_config: Callable[[str], dict]
+    text_config: Callable[[dict], PreTrainedConfig]
+    build_config: Callable[[dict, dict, int | None], LlamaOmniConfig]
+    key_mapper: Callable[[str], str | None]
+    processor_kwargs: dict
+
+
+ORIGINAL_LAYOUT = CheckpointLayout(
+    load_source_config=load_source_config,
+    text_config=text_config_from_source,
+    build_config=build_config,
+    key_mapper=map_key,
+    processor_kwargs={},
+)
+
+
+def convert_checkpoint(
+    layout: CheckpointLayout,
+    checkpoint_dir: str | os.PathLike,
+    output_dir: str | os.PathLike,
+    dtype: str | torch.dtype | None = None,
+    remote_code: bool = True,
+    shard_size: int | str = "5GB",
+    overwrite: bool = False,
+) -> LlamaOmniConfig:
+    """
+    Converts a released checkpoint folder of the given `layout` into a `LlamaOmniForConditionalGeneration` folder
+    (see `convert_original_checkpoint` for the arguments): reads the safetensors headers, maps and checks every key
+    and shape, then streams the tensors into shards and writes the config, generation config, tokenizer (with
+    `<speech>`), processor and remote code, into a temporary folder moved into place at the end.
+
+    Raises:
+        FileNotFoundError, FileExistsError, ValueError: as `convert_original_checkpoint`. Nothing is written then.
+    """
+    checkpoint_dir, output_dir = os.fspath(checkpoint_dir), os.fspath(output_dir)
+    torch_dtype = _resolve_dtype(dtype)
+    max_shard_size = parse_size(shard_size)
+    source = layout.load_source_config(checkpoint_dir)
+    _check_output_dir(checkpoint_dir, output_dir, overwrite)
+    tensors = read_source_headers(checkpoint_dir)
+
+    tokenizer, speech_token_id = None, None
+    if _has_tokenizer(checkpoint_dir):
+        tokenizer, speech_token_id = _load_tokenizer_with_speech_token(checkpoint_dir, layout.text_config(source))
+    config = layout.build_config(source, tensors, speech_token_id)
+    if speech_token_id is not None and speech_token_id < config.text_config.vocab_size:
+        logger.warning(
+            "The %s token has id %d, inside the LLM's vocabulary (%d): the model can then generate it.",
+            SPEECH_TOKEN,
+            speech_token_id,
+            config.text_config.vocab_size,
+        )
+    plan = plan_conversion(config, tensors, key_mapper=layout.key_mapper)
+    if torch_dtype is not None:
+        config.dtype = torch_dtype
+    else:
+        first = plan.mapping.get("model.language_model.embed_tokens.weight") or next(iter(plan.mapping.values()))
+        config.dtype = _target_dtype(first, None)
+    if plan.skipped:
+        logger.info("Dropped %d source key(s) the model recomputes or ties: %s", len(plan.skipped), plan.skipped)
+
+    # Everything is validated: write into a temporary sibling folder, then move it into place.
+    parent = os.path.dirname(os.path.abspath(output_dir))
+    os.makedirs(parent, exist_ok=True)
+    temp_dir = tempfile.mkdtemp(prefix=f".{os.path.basename(os.path.abspath(output_dir))}.tmp-", dir=parent)
+    try:
+        num_tensors, num_params, num_bytes = _write_weights(plan, temp_dir, torch_dtype, max_shard_size)
+        config.save_pretrained(temp_dir)
+        _generation_config(checkpoint_dir, source).save_pretrained(temp_dir)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(temp_dir)
+            try:
+                if _save_processor(config, tokenizer, temp_dir, **layout.processor_kwargs):
+                    logger.info("Saved a LlamaOmniProcessor (pad_to_30s=True).")
+            except Exception as error:  # noqa: BLE001 - the weights are the point; a processor can be added later
+                logger.warning("Could not save a LlamaOmniProcessor (%s): the tokenizer alone was saved.", error)
+        else:
+            logger.warning(
+                "No tokenizer in %s: the output has none (speech_token_id=%d).", checkpoint_dir, config.speech_token_id
+            )
+        if remote_code:
+            write_remote_code(temp_dir)
+        _move_into(temp_dir, output_dir)
+    except BaseException:
+        shutil.rmtree(temp_dir, ignore_errors=True)
+        raise
+    logger.info(
+        "Converted %s -> %s: %d tensors, %s parameters, %s of weights (%s).",
+        checkpoint_dir,
+        output_dir,
+        num_tensors,
+        _human(num_params, ""),
+        _human(num_bytes, "B"),
+        str(config.dtype).replace("torch.", ""),
+    )
+    return config
+
+
 def convert_original_checkpoint(
     checkpoint_dir: str | os.PathLike,
     output_dir: str | os.PathLike,
@@ -753,79 +874,19 @@ def convert_original_checkpoint(
         ValueError: the checkpoint is not convertible (wrong model_type, no safetensors, unparsable
             ctc_decoder_config, unknown or missing keys, shape mismatches...). Nothing is written then.
     """
-    checkpoint_dir, output_dir = os.fspath(checkpoint_dir), os.fspath(output_dir)
-    torch_dtype = _resolve_dtype(dtype)
-    max_shard_size = parse_size(shard_size)
-    source = load_source_config(checkpoint_dir)
-    _check_output_dir(checkpoint_dir, output_dir, overwrite)
-    tensors = read_source_headers(checkpoint_dir)
-
-    tokenizer, speech_token_id = None, None
-    if _has_tokenizer(checkpoint_dir):
-        tokenizer, speech_token_id = _load_tokenizer_with_speech_token(checkpoint_dir, source)
-    config = build_config(source, tensors, speech_token_id=speech_token_id)
-    if speech_token_id is not None and speech_token_id < config.text_config.vocab_size:
-        logger.warning(
-            "The %s token has id %d, inside the LLM's vocabulary (%d): the model can then generate it.",
-            SPEECH_TOKEN,
-            speech_token_id,
-            config.text_config.vocab_size,
-        )
-    plan = plan_conversion(config, tensors)
-    if torch_dtype is not None:
-        config.dtype = torch_dtype
-    else:
-        first = plan.mapping.get("model.language_model.embed_tokens.weight") or next(iter(plan.mapping.values()))
-        config.dtype = _target_dtype(first, None)
-    if plan.skipped:
-        logger.info("Dropped %d source key(s) the model recomputes or ties: %s", len(plan.skipped), plan.skipped)
-
-    # Everything is validated: write into a temporary sibling folder, then move it into place.
-    parent = os.path.dirname(os.path.abspath(output_dir))
-    os.makedirs(parent, exist_ok=True)
-    temp_dir = tempfile.mkdtemp(prefix=f".{os.path.basename(os.path.abspath(output_dir))}.tmp-", dir=parent)
-    try:
-        num_tensors, num_params, num_bytes = _write_weights(plan, temp_dir, torch_dtype, max_shard_size)
-        config.save_pretrained(temp_dir)
-        _generation_config(checkpoint_dir, source).save_pretrained(temp_dir)
-        if tokenizer is not None:
-            tokenizer.save_pretrained(temp_dir)
-            try:
-                if _save_processor(config, tokenizer, temp_dir):
-                    logger.info("Saved a LlamaOmniProcessor (pad_to_30s=True).")
-            except Exception as error:  # noqa: BLE001 - the weights are the point; a processor can be added later
-                logger.warning("Could not save a LlamaOmniProcessor (%s): the tokenizer alone was saved.", error)
-        else:
-            logger.warning(
-                "No tokenizer in %s: the output has none (speech_token_id=%d).", checkpoint_dir, config.speech_token_id
-            )
-        if remote_code:
-            write_remote_code(temp_dir)
-        _move_into(temp_dir, output_dir)
-    except BaseException:
-        shutil.rmtree(temp_dir, ignore_errors=True)
-        raise
-    logger.info(
-        "Converted %s -> %s: %d tensors, %s parameters, %s of weights (%s).",
+    return convert_checkpoint(
+        ORIGINAL_LAYOUT,
         checkpoint_dir,
         output_dir,
-        num_tensors,
-        _human(num_params, ""),
-        _human(num_bytes, "B"),
-        str(config.dtype).replace("torch.", ""),
+        dtype=dtype,
+        remote_code=remote_code,
+        shard_size=shard_size,
+        overwrite=overwrite,
     )
-    return config
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry point. Returns the exit status (0 on success, 1 on a conversion error)."""
-    parser = argparse.ArgumentParser(
-        prog="python -m modeling_llama_omni.convert_original",
-        description="Convert a released LLaMA-Omni checkpoint (ICTNLP/Llama-3.1-8B-Omni layout) into a "
-        "transformers LlamaOmniForConditionalGeneration folder.",
-    )
-    parser.add_argument("--checkpoint", required=True, help="folder of the original checkpoint")
-    parser.add_argument("--output", required=True, help="folder to write (must not exist or be empty)")
+def add_conversion_arguments(parser: argparse.ArgumentParser) -> None:
+    """The command-line options every converter shares (output dtype, remote code, shard size, overwrite)."""
     parser.add_argument("--dtype", default="auto", choices=["auto", *DTYPES], help="dtype of the output weights")
     parser.add_argument(
         "--remote-code",
@@ -835,12 +896,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--shard-size", default="5GB", help="largest output shard (default: 5GB)")
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier conversion in --output")
-    args = parser.parse_args(argv)
+
+
+def run_converter(convert: Callable[..., LlamaOmniConfig], args: argparse.Namespace) -> int:
+    """Runs `convert(checkpoint, output, ...)` with the parsed shared options; returns the exit status (1 on a
+    conversion error, printed to stderr)."""
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
     logger.setLevel(logging.INFO)
     try:
-        convert_original_checkpoint(
+        convert(
             args.checkpoint,
             args.output,
             dtype=args.dtype,
@@ -852,6 +917,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point. Returns the exit status (0 on success, 1 on a conversion error)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m modeling_llama_omni.convert_original",
+        description="Convert a released LLaMA-Omni checkpoint (ICTNLP/Llama-3.1-8B-Omni layout) into a "
+        "transformers LlamaOmniForConditionalGeneration folder.",
+    )
+    parser.add_argument("--checkpoint", required=True, help="folder of the original checkpoint")
+    parser.add_argument("--output", required=True, help="folder to write (must not exist or be empty)")
+    add_conversion_arguments(parser)
+    return run_converter(convert_original_checkpoint, parser.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -5,9 +5,12 @@
            -> spliced into the LLM's input embeddings at the speech placeholder tokens
            -> LLM -> text (lm_head)
                   -> hidden states, upsampled x lambda -> CTC speech decoder (causal Transformer) -> speech units
+                  or (LLaMA-Omni2, `speech_decoder_type="ar"`, see `modeling_omni2_decoder.py`)
+                  -> hidden states + text tokens, gate fusion -> autoregressive TTS LM, Read-R-Write-W -> speech units
 
-This file imports only torch, transformers and its sibling `configuration_llama_omni.py`, so that both can be
-copied into a model folder and loaded with `trust_remote_code=True` where this package is not installed.
+This file imports only torch, transformers and its siblings (`configuration_llama_omni.py`,
+`modeling_omni2_decoder.py`, ...), so that they can be copied into a model folder and loaded with
+`trust_remote_code=True` where this package is not installed.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from transformers.models.llama.modeling_llama import LlamaDecoderLayer, LlamaRot
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
 from .configuration_llama_omni import LlamaOmniConfig
+from .modeling_omni2_decoder import ARUnitStream, LlamaOmniARSpeechDecoder
 from .modeling_unit_vocoder import UnitVocoder, write_code_and_auto_map
 from .streaming_llama_omni import stream_generate
 
@@ -46,6 +50,7 @@ REMOTE_CODE_AUTO_MAP = {
 REMOTE_CODE_FILES = (
     "configuration_llama_omni.py",
     "modeling_llama_omni.py",
+    "modeling_omni2_decoder.py",
     "streaming_llama_omni.py",
     "configuration_unit_vocoder.py",
     "modeling_unit_vocoder.py",
@@ -73,7 +78,8 @@ class LlamaOmniModelOutputWithPast(BaseModelOutputWithPast):
 class LlamaOmniCausalLMOutputWithPast(ModelOutput):
     r"""
     loss (`torch.FloatTensor` of shape `()`, *optional*):
-        `text_loss + ctc_loss_weight * ctc_loss`, over the losses that could be computed.
+        `text_loss + ctc_loss_weight * ctc_loss` (or `+ tts_loss_weight * speech_loss` for the autoregressive speech
+        decoder), over the losses that could be computed.
     text_loss (`torch.FloatTensor` of shape `()`, *optional*):
         Next-token cross-entropy of the text response (when `labels` are given).
     ctc_loss (`torch.FloatTensor` of shape `()`, *optional*):
@@ -85,6 +91,11 @@ class LlamaOmniCausalLMOutputWithPast(ModelOutput):
         Speech decoder logits over the upsampled response frames (when `unit_labels` are given).
     last_hidden_state (`torch.FloatTensor` of shape `(batch_size, sequence_length, hidden_size)`, *optional*):
         The LLM's last hidden states (after its final norm): what the speech decoder reads.
+    speech_loss (`torch.FloatTensor` of shape `()`, *optional*):
+        The speech decoder's loss, whatever its type (when `unit_labels` are given): the CTC loss (= `ctc_loss`), or
+        the autoregressive decoder's cross-entropy over the speech tokens of the Read-Write sequences.
+    speech_logits (`torch.FloatTensor` of shape `(num_targets, tts_vocab_size)`, *optional*):
+        (Autoregressive speech decoder) the TTS model's logits at the positions that predict a speech token or EOS.
     """
 
     loss: torch.FloatTensor | None = None
@@ -96,6 +107,8 @@ class LlamaOmniCausalLMOutputWithPast(ModelOutput):
     hidden_states: tuple[torch.FloatTensor, ...] | None = None
     attentions: tuple[torch.FloatTensor, ...] | None = None
     last_hidden_state: torch.FloatTensor | None = None
+    speech_loss: torch.FloatTensor | None = None
+    speech_logits: torch.FloatTensor | None = None
 
 
 @dataclass
@@ -104,7 +117,7 @@ class LlamaOmniGenerateOutput(ModelOutput):
     sequences (`torch.LongTensor` of shape `(batch_size, sequence_length)`):
         What `generate()` returns (prompt + answer for decoder-only generation from `input_ids`).
     units (`list[torch.LongTensor]`):
-        Speech units of each answer (CTC-decoded from the states that predicted its tokens, up to its first EOS).
+        Speech units of each answer (decoded from the states that predicted its tokens, up to its first EOS).
     waveforms (`list[torch.FloatTensor]`, *optional*):
         The vocoded answer of each sample, at `sampling_rate` (when a vocoder was given).
     sampling_rate (`int`, *optional*):
@@ -365,11 +378,13 @@ class CTCUnitStream:
         self.previous: list[int | None] = [None] * batch_size
 
     @torch.no_grad()
-    def step(self, hidden_states: torch.FloatTensor) -> list[list[int]]:
+    def step(self, hidden_states: torch.FloatTensor, token_ids: torch.LongTensor | None = None) -> list[list[int]]:
         """
         Args:
             hidden_states (`torch.FloatTensor` of shape `(batch_size, num_new_states, hidden_size)`): the states
                 that predicted the new text tokens.
+            token_ids (`torch.LongTensor`, *optional*): the new text tokens; unused (the CTC decoder reads states
+                only), accepted so that every speech unit stream has the same interface.
 
         Returns:
             The new units of each sequence (blanks dropped, repeats merged, also with the previous step's last frame).
@@ -387,6 +402,11 @@ class CTCUnitStream:
             new_units.append(ctc_greedy_collapse(frame_ids, self.speech_decoder.blank_id, previous=self.previous[i]))
             self.previous[i] = frame_ids[-1]
         return new_units
+
+    def finish(self, max_units: int | None = None) -> list[list[int]]:
+        """The answer has ended. The CTC decoder has nothing left to write: `[]` per sequence (`max_units` is
+        accepted so that every speech unit stream has the same interface)."""
+        return [[] for _ in self.previous]
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -659,10 +679,12 @@ class LlamaOmniModel(LlamaOmniPreTrainedModel):
 
 class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixin):
     """
-    LLaMA-Omni: `LlamaOmniModel` + `lm_head` (text) + the CTC speech decoder (speech units).
+    LLaMA-Omni: `LlamaOmniModel` + `lm_head` (text) + the speech decoder (speech units): LLaMA-Omni's CTC decoder
+    (`speech_decoder_type="ctc"`) or LLaMA-Omni2's autoregressive TTS model (`"ar"`, `LlamaOmniARSpeechDecoder`).
 
     `generate()` is transformers' own and produces the text response. The speech decoder reads, for each text
-    token y_i, the LLM hidden state that predicted it: h(last prompt token), h(y_1), ..., h(y_{n-1}).
+    token y_i, the LLM hidden state that predicted it: h(last prompt token), h(y_1), ..., h(y_{n-1}) (the
+    autoregressive decoder also reads the tokens y_i themselves).
     """
 
     _tied_weights_keys = {"lm_head.weight": "model.language_model.embed_tokens.weight"}
@@ -674,8 +696,21 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
         super().__init__(config)
         self.model = LlamaOmniModel(config)
         self.lm_head = nn.Linear(config.text_config.hidden_size, config.text_config.vocab_size, bias=False)
-        self.speech_decoder = LlamaOmniCTCSpeechDecoder(config)
+        if config.speech_decoder_type == "ar":
+            self.speech_decoder = LlamaOmniARSpeechDecoder(config)
+        else:
+            self.speech_decoder = LlamaOmniCTCSpeechDecoder(config)
         self.post_init()
+
+    def get_expanded_tied_weights_keys(self, all_submodels: bool = False) -> dict:
+        """transformers' tied-weight mapping, plus the TTS model's (its `lm_head` and embedding table, when its config
+        ties them): the TTS model sits inside a plain module, where transformers does not look for it."""
+        tied = super().get_expanded_tied_weights_keys(all_submodels=all_submodels)
+        if self.config.speech_decoder_type == "ar":
+            tts = self.speech_decoder.tts_model
+            for target, source in tts.get_expanded_tied_weights_keys(all_submodels=False).items():
+                tied[f"speech_decoder.tts_model.{target}"] = f"speech_decoder.tts_model.{source}"
+        return tied
 
     @classmethod
     def from_components(
@@ -686,6 +721,7 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
         speech_decoder_config: dict | PreTrainedConfig | None = None,
         speech_token_id: int | None = None,
         dtype: torch.dtype | None = None,
+        tts_model: PreTrainedModel | str | os.PathLike | None = None,
         **config_kwargs,
     ) -> LlamaOmniForConditionalGeneration:
         r"""
@@ -699,15 +735,20 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
             language_model: a causal LM (`*ForCausalLM`: a backbone under `.model` and an `lm_head`), or a folder /
                 Hub id to load one from with `AutoModelForCausalLM`.
             speech_decoder_config: the CTC speech decoder's Llama-layer config (dict or config); default: 2 layers of
-                the LLM's hidden size, heads and FFN size, with the LLM's RoPE.
+                the LLM's hidden size, heads and FFN size, with the LLM's RoPE. Unused with
+                `speech_decoder_type="ar"`.
             speech_token_id: id of the speech placeholder; default: the LLM's `vocab_size` (the first id after the
                 vocabulary, what a tokenizer that gets `<speech>` added last assigns).
             dtype: dtype of the assembled model (default: the LLM's).
+            tts_model: (`speech_decoder_type="ar"`) a causal LM (or a folder to load one from) whose config and
+                weights the TTS language model takes (its vocabulary must hold the text tokens, the separator, the
+                EOS and the speech tokens: see `LlamaOmniConfig`); default: a fresh one from `tts_config`.
             config_kwargs: any other `LlamaOmniConfig` field (`speech_downsample_rate`, `speech_adaptor_hidden_size`,
-                `ctc_upsample_factor`, `unit_vocab_size`, ...).
+                `ctc_upsample_factor`, `unit_vocab_size`, `speech_decoder_type`, `tts_config`, ...).
 
         Raises:
-            ValueError: the speech encoder is not a Whisper model, or the LLM has no backbone / `lm_head`.
+            ValueError: the speech encoder is not a Whisper model, or the LLM has no backbone / `lm_head`, or a
+                `tts_model` with a CTC speech decoder.
         """
         from transformers import AutoModelForCausalLM, WhisperConfig, WhisperModel
 
@@ -729,7 +770,14 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
                 f"{type(language_model).__name__}"
             )
         text_config = language_model.config
-        if speech_decoder_config is None:
+        autoregressive = config_kwargs.get("speech_decoder_type", "ctc") == "ar"
+        if tts_model is not None:
+            if not autoregressive:
+                raise ValueError('tts_model needs speech_decoder_type="ar"')
+            if isinstance(tts_model, (str, os.PathLike)):
+                tts_model = AutoModelForCausalLM.from_pretrained(tts_model)
+            config_kwargs["tts_config"] = tts_model.config.to_dict()
+        if speech_decoder_config is None and not autoregressive:
             speech_decoder_config = {
                 "model_type": "llama",
                 "vocab_size": 1,
@@ -768,10 +816,49 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
             model.lm_head.load_state_dict(lm_head.state_dict())
         else:
             model.tie_weights()
+        if tts_model is not None:
+            model.speech_decoder.tts_model.load_state_dict(tts_model.state_dict())
+            model.tie_weights()
         generation_config = getattr(language_model, "generation_config", None)
         if generation_config is not None:
             model.generation_config = copy.deepcopy(generation_config)
         return model.to(dtype=dtype).eval()
+
+    def replace_speech_decoder(self, **config_kwargs) -> None:
+        r"""
+        Replaces the speech decoder by a freshly initialised one described by `config_kwargs` (any `LlamaOmniConfig`
+        speech decoder fields, e.g. `speech_decoder_type="ar", tts_config={...}, tts_sep_token_id=...`), keeping the
+        speech encoder, adaptor and LLM. Stage 1 does not train the speech decoder, so this is how a LLaMA-Omni2-style
+        model starts stage 2 from stage 1's output. The new decoder takes the model's dtype and device.
+
+        Raises:
+            ValueError: an invalid configuration (see `LlamaOmniConfig`).
+        """
+        fields = self.config.to_dict()
+        for key in ("transformers_version", "architectures", "auto_map", "_name_or_path"):
+            fields.pop(key, None)
+        new_type = config_kwargs.get("speech_decoder_type", self.config.speech_decoder_type)
+        # The sub-config of the other decoder type does not carry over (the one in use is `None`, left out).
+        fields.pop("tts_config" if new_type == "ctc" else "speech_decoder_config", None)
+        config = LlamaOmniConfig(**{**fields, **config_kwargs})
+        config._attn_implementation = self.config._attn_implementation
+        config.dtype = self.config.dtype
+        decoder = LlamaOmniARSpeechDecoder(config) if new_type == "ar" else LlamaOmniCTCSpeechDecoder(config)
+        self._init_plain_modules(decoder)
+        parameter = next(self.parameters())
+        self.config = config
+        self.speech_decoder = decoder.to(device=parameter.device, dtype=parameter.dtype)
+        self.all_tied_weights_keys = self.get_expanded_tied_weights_keys(all_submodels=True)
+        self.tie_weights()
+
+    @torch.no_grad()
+    def _init_plain_modules(self, module: nn.Module) -> None:
+        """`_init_weights` on `module` and its submodules, except the PreTrainedModels inside (they initialise
+        themselves when built)."""
+        for child in module.children():
+            if not isinstance(child, PreTrainedModel):
+                self._init_plain_modules(child)
+        self._init_weights(module)
 
     def get_input_embeddings(self) -> nn.Module:
         return self.model.get_input_embeddings()
@@ -835,6 +922,42 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
         padded = nn.utils.rnn.pad_sequence(states, batch_first=True)
         return padded, lengths
 
+    @staticmethod
+    def _response_tokens(labels: torch.LongTensor) -> torch.LongTensor:
+        """For each sample, its response tokens (the labels that are not -100), right-padded with 0: the tokens
+        predicted by the states of `_response_states`, in the same order."""
+        targets = labels[:, 1:]
+        tokens = [targets[i][targets[i] != IGNORE_INDEX] for i in range(labels.shape[0])]
+        return nn.utils.rnn.pad_sequence(tokens, batch_first=True, padding_value=0)
+
+    def num_speech_targets(self, unit_labels: torch.LongTensor) -> torch.LongTensor:
+        """What `speech_loss` is normalised by for a batch with `unit_labels` (padded with -100): the number of target
+        units for CTC, the number of target speech tokens and EOS for the autoregressive decoder."""
+        if self.config.speech_decoder_type == "ar":
+            return self.speech_decoder.num_targets(unit_labels)
+        return (unit_labels >= 0).sum()
+
+    def _speech_loss(
+        self,
+        states: torch.FloatTensor,
+        lengths: torch.LongTensor,
+        unit_labels: torch.LongTensor,
+        token_ids: torch.LongTensor | None,
+    ) -> tuple[torch.FloatTensor, torch.FloatTensor, torch.FloatTensor | None]:
+        """`(weighted speech loss, speech loss, logits)` of the speech decoder on the response states."""
+        if self.config.speech_decoder_type == "ar":
+            if token_ids is None:
+                raise ValueError("The autoregressive speech decoder needs the response tokens with their states")
+            output = self.speech_decoder(states, token_ids.to(states.device), lengths, unit_labels.to(states.device))
+            return self.config.tts_loss_weight * output.loss, output.loss, output.logits
+        states = states.to(self.speech_decoder.input_proj.weight.dtype)
+        state_mask = (torch.arange(states.shape[1], device=states.device)[None, :] < lengths[:, None]).long()
+        ctc_logits = self.speech_decoder(states, state_mask)
+        ctc_loss = self.speech_decoder.ctc_loss(
+            ctc_logits, lengths * self.config.ctc_upsample_factor, unit_labels.to(ctc_logits.device)
+        )
+        return self.config.ctc_loss_weight * ctc_loss, ctc_loss, ctc_logits
+
     def load_vocoder(self, path: str | os.PathLike | None = None, **kwargs) -> UnitVocoder:
         """
         Loads the unit vocoder (default: the `vocoder/` subfolder of the folder this model was loaded from), puts it
@@ -864,24 +987,45 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
             return self.load_vocoder()
         return None
 
-    def speech_unit_stream(self, batch_size: int = 1) -> CTCUnitStream:
-        """A fresh incremental speech-unit decoder (see `CTCUnitStream`) over this model's speech decoder."""
+    def speech_unit_stream(self, batch_size: int = 1, **decoding_kwargs) -> CTCUnitStream | ARUnitStream:
+        """
+        A fresh incremental speech-unit decoder over this model's speech decoder: a `CTCUnitStream`, or an
+        `ARUnitStream` for the autoregressive decoder (`decoding_kwargs`: `read_size`, `write_size`, `do_sample`,
+        `temperature`, `top_k`, `top_p`, `max_new_tokens`, `seed`, `generator`; defaults from the config). Both
+        have `step(hidden_states, token_ids)` and `finish()`.
+
+        Raises:
+            ValueError: decoding settings for the CTC decoder (it has none), or unknown settings.
+        """
+        if self.config.speech_decoder_type == "ar":
+            return self.speech_decoder.unit_stream(batch_size=batch_size, **decoding_kwargs)
+        if decoding_kwargs:
+            raise ValueError(f"The CTC speech decoder takes no decoding settings, got {sorted(decoding_kwargs)}")
         return CTCUnitStream(self.speech_decoder, batch_size=batch_size)
 
     @torch.no_grad()
     def predict_units(
-        self, hidden_states: torch.FloatTensor, attention_mask: torch.LongTensor | None = None
+        self,
+        hidden_states: torch.FloatTensor,
+        attention_mask: torch.LongTensor | None = None,
+        token_ids: torch.LongTensor | None = None,
+        **decoding_kwargs,
     ) -> list[torch.LongTensor]:
         r"""
-        One-shot greedy CTC decoding of speech units from LLM hidden states.
+        Speech units of whole answers from LLM hidden states: one-shot greedy CTC decoding, or, for the
+        autoregressive decoder, the Read-Write decoding of `speech_unit_stream` run over each answer (the units that
+        streaming gives).
 
         Args:
             hidden_states (`torch.FloatTensor` of shape `(batch_size, num_states, hidden_size)` or
                 `(num_states, hidden_size)`): the hidden states that predicted each response token, right-padded.
             attention_mask (`torch.LongTensor` of shape `(batch_size, num_states)`, *optional*): 1 for real states.
+            token_ids (`torch.LongTensor` of shape `(batch_size, num_states)` or `(num_states,)`, *optional*): the
+                response tokens (required by the autoregressive decoder, unused by CTC).
+            decoding_kwargs: decoding settings of the autoregressive decoder (see `speech_unit_stream`).
 
         Returns:
-            One `LongTensor` of units (blanks dropped, repeats merged) per sample.
+            One `LongTensor` of units (CTC: blanks dropped, repeats merged) per sample.
         """
         if hidden_states.dim() == 2:
             hidden_states = hidden_states.unsqueeze(0)
@@ -892,6 +1036,18 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
             )
         if attention_mask is None:
             attention_mask = torch.ones(hidden_states.shape[:2], dtype=torch.long, device=hidden_states.device)
+        if self.config.speech_decoder_type == "ar":
+            if token_ids is None:
+                raise ValueError("The autoregressive speech decoder needs the response tokens (token_ids)")
+            token_ids = token_ids.reshape(hidden_states.shape[:2])
+            units = []
+            for i, n in enumerate(attention_mask.long().sum(-1).tolist()):
+                stream = self.speech_unit_stream(**decoding_kwargs)
+                written = stream.step(hidden_states[i : i + 1, : int(n)], token_ids[i : i + 1, : int(n)])[0]
+                units.append(torch.tensor(written + stream.finish()[0], dtype=torch.long))
+            return units
+        if decoding_kwargs:
+            raise ValueError(f"The CTC speech decoder takes no decoding settings, got {sorted(decoding_kwargs)}")
         logits = self.speech_decoder(hidden_states.to(self.speech_decoder.input_proj.weight.dtype), attention_mask)
         frame_ids = logits.argmax(-1)
         frame_lengths = attention_mask.long().sum(-1) * self.config.ctc_upsample_factor
@@ -921,6 +1077,7 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
         speech_state_callback: Callable[[torch.Tensor], None] | None = None,
         response_hidden_states: torch.FloatTensor | None = None,
         response_lengths: torch.LongTensor | None = None,
+        response_token_ids: torch.LongTensor | None = None,
         **kwargs,
     ) -> LlamaOmniCausalLMOutputWithPast:
         r"""
@@ -941,22 +1098,25 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
                 state that predicts the next token. `generate()` sets it for an `AudioStreamer` or `return_audio`.
             response_hidden_states (`torch.FloatTensor` of shape `(batch_size, max_response_len, hidden_size)`,
                 *optional*): precomputed hidden states that predicted each response token (right-padded), with
-                `response_lengths` and `unit_labels`: only the speech decoder runs and only the CTC loss is returned
-                (stage-2 training from cached LLM states; everything before the decoder is frozen then).
+                `response_lengths` and `unit_labels`: only the speech decoder runs and only the speech loss is
+                returned (stage-2 training from cached LLM states; everything before the decoder is frozen then).
             response_lengths (`torch.LongTensor` of shape `(batch_size,)`, *optional*): valid states per sample.
+            response_token_ids (`torch.LongTensor` of shape `(batch_size, max_response_len)`, *optional*): the
+                response tokens those states predicted (right-padded); the autoregressive speech decoder needs them.
         """
         if response_hidden_states is not None:
             if unit_labels is None or response_lengths is None:
                 raise ValueError("response_hidden_states need response_lengths and unit_labels")
-            states = response_hidden_states.to(self.speech_decoder.input_proj.weight.dtype)
-            lengths = response_lengths.to(states.device)
-            state_mask = (torch.arange(states.shape[1], device=states.device)[None, :] < lengths[:, None]).long()
-            ctc_logits = self.speech_decoder(states, state_mask)
-            ctc_loss = self.speech_decoder.ctc_loss(
-                ctc_logits, lengths * self.config.ctc_upsample_factor, unit_labels.to(ctc_logits.device)
+            lengths = response_lengths.to(response_hidden_states.device)
+            weighted, speech_loss, speech_logits = self._speech_loss(
+                response_hidden_states, lengths, unit_labels, response_token_ids
             )
+            if self.config.speech_decoder_type == "ar":
+                return LlamaOmniCausalLMOutputWithPast(
+                    loss=weighted, speech_loss=speech_loss, speech_logits=speech_logits
+                )
             return LlamaOmniCausalLMOutputWithPast(
-                loss=self.config.ctc_loss_weight * ctc_loss, ctc_loss=ctc_loss, ctc_logits=ctc_logits
+                loss=weighted, ctc_loss=speech_loss, ctc_logits=speech_logits, speech_loss=speech_loss
             )
         if unit_labels is not None and labels is None:
             raise ValueError("unit_labels need labels: the labels mark the response tokens the speech decoder reads")
@@ -980,23 +1140,21 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
             kept = hidden_states[:, logits_to_keep, :]
         logits = self.lm_head(kept)
 
-        text_loss = ctc_loss = ctc_logits = None
+        text_loss = ctc_loss = ctc_logits = speech_loss = speech_logits = weighted = None
         if labels is not None:
             text_loss = self.loss_function(logits=logits, labels=labels, vocab_size=self.config.text_config.vocab_size)
         if unit_labels is not None:
             states, lengths = self._response_states(hidden_states, labels)
             if bool(((unit_labels >= 0).any(-1) & (lengths == 0)).any()):
                 raise ValueError("A sample has unit_labels but no response tokens in labels")
-            state_mask = (torch.arange(states.shape[1], device=states.device)[None, :] < lengths[:, None]).long()
-            ctc_logits = self.speech_decoder(states.to(self.speech_decoder.input_proj.weight.dtype), state_mask)
-            ctc_loss = self.speech_decoder.ctc_loss(
-                ctc_logits, lengths * self.config.ctc_upsample_factor, unit_labels.to(ctc_logits.device)
-            )
+            tokens = self._response_tokens(labels) if self.config.speech_decoder_type == "ar" else None
+            weighted, speech_loss, speech_logits = self._speech_loss(states, lengths, unit_labels, tokens)
+            if self.config.speech_decoder_type == "ctc":
+                ctc_loss, ctc_logits, speech_logits = speech_loss, speech_logits, None
         loss = None
         if text_loss is not None:
             loss = text_loss
-        if ctc_loss is not None:
-            weighted = self.config.ctc_loss_weight * ctc_loss
+        if weighted is not None:
             loss = weighted if loss is None else loss + weighted
 
         return LlamaOmniCausalLMOutputWithPast(
@@ -1009,6 +1167,8 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
             hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
             last_hidden_state=hidden_states,
+            speech_loss=speech_loss,
+            speech_logits=speech_logits,
         )
 
     def generate(
@@ -1018,6 +1178,7 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
         streamer=None,
         return_audio: bool = False,
         vocoder: nn.Module | None = None,
+        speech_decoder_kwargs: dict | None = None,
         **kwargs,
     ):
         r"""
@@ -1026,7 +1187,9 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
         - with `streamer=AudioStreamer(...)`, the model hands the streamer the hidden state of every step, and the
           streamer yields text and audio while the answer is generated (see also `stream()`);
         - with `return_audio=True`, returns a `LlamaOmniGenerateOutput` with `sequences`, the answer's speech
-          `units` (per sample, up to its first EOS) and, with a `vocoder`, its `waveforms`.
+          `units` (per sample, up to its first EOS) and, with a `vocoder`, its `waveforms`;
+          `speech_decoder_kwargs` are the autoregressive speech decoder's decoding settings (`read_size`,
+          `write_size`, `do_sample`, ...; see `speech_unit_stream`).
 
         Raises:
             ValueError: `return_audio=True` with beam search or assisted generation (the per-step hidden states
@@ -1066,7 +1229,7 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
         if num_new:
             hidden = torch.stack(states, dim=1)
             mask = (torch.arange(num_new)[None, :] < lengths[:, None]).long().to(hidden.device)
-            units = self.predict_units(hidden, mask)
+            units = self.predict_units(hidden, mask, token_ids=answers, **(speech_decoder_kwargs or {}))
         else:
             units = [torch.zeros(0, dtype=torch.long) for _ in range(sequences.shape[0])]
         waveforms = sampling_rate = None
@@ -1085,6 +1248,7 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
         chunk_size: int | float | None = 10,
         timeout: float | None = 300.0,
         vocoder_stream_kwargs: dict | None = None,
+        speech_decoder_kwargs: dict | None = None,
         **generate_kwargs,
     ) -> Iterator[tuple[str, "np.ndarray"]]:
         r"""
@@ -1098,6 +1262,8 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
             chunk_size (`int`, *optional*, defaults to 10): Omega, units per vocoded chunk (`None` = all at the end).
             timeout (`float`, *optional*): seconds to wait for each item before `TimeoutError`.
             vocoder_stream_kwargs (`dict`, *optional*): passed to `vocoder.stream(...)`.
+            speech_decoder_kwargs (`dict`, *optional*): decoding settings of the autoregressive speech decoder
+                (`read_size` R, `write_size` W, `do_sample`, `temperature`, ...; see `speech_unit_stream`).
             generate_kwargs: the model inputs (from the processor) and `generate()` arguments.
 
         An exception inside generate() is raised here; breaking out of the loop (or closing the generator) stops
@@ -1110,6 +1276,7 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
             chunk_size=chunk_size,
             timeout=timeout,
             vocoder_stream_kwargs=vocoder_stream_kwargs,
+            speech_decoder_kwargs=speech_decoder_kwargs,
             **generate_kwargs,
         )
 
@@ -1152,6 +1319,8 @@ __all__ = [
     "LlamaOmniSpeechAdaptor",
     "LlamaOmniCTCSpeechDecoder",
     "CTCUnitStream",
+    "LlamaOmniARSpeechDecoder",
+    "ARUnitStream",
     "LlamaOmniGenerateOutput",
     "ctc_greedy_collapse",
     "vocoder_units",

@@ -4,9 +4,18 @@
 `AudioStreamer` is a `BaseStreamer` (like `TextIteratorStreamer`): pass it as `generate(..., streamer=...)` to a
 LLaMA-Omni model, run generate() in a thread, and iterate over `(text_delta, audio_chunk)` pairs in the caller.
 The model hands the streamer, at every decoding step, the LLM hidden state that predicts the next token; when the
-token arrives (`put`), the streamer runs one incremental step of the CTC speech decoder over that state (a KV
-cache over the upsampled frames: the cost per token does not grow with the answer length), and every
-`chunk_size` (Omega) new units it vocodes them with left context, so chunk boundaries do not click.
+token arrives (`put`), the streamer hands the state and the token to the model's incremental speech unit stream
+(`model.speech_unit_stream()`): one step of the CTC speech decoder over that state (a KV cache over the upsampled
+frames), or, for LLaMA-Omni2's autoregressive decoder, a Read-R-Write-W step (W speech tokens after every R text
+tokens, the TTS model's KV cache kept across chunks); in both the cost per token does not grow with the answer
+length. When generation ends, the unit stream's `finish()` writes what is left (the autoregressive decoder writes
+until its EOS). Every `chunk_size` (Omega) new units the streamer vocodes them with left context, so chunk
+boundaries do not click.
+
+Units become audio through a unit vocoder behind a small interface (`SpeechUnitVocoder`): `config.sampling_rate`,
+`stream(**kwargs)` returning an object with `push(units) -> audio` and `flush() -> audio`, and `__call__(units)` with
+a `.waveform` (for one-shot vocoding). Our `UnitVocoder` implements it; another token-to-audio model (e.g. a
+CosyVoice2-style flow-matching decoder for LLaMA-Omni2's speech tokens) plugs in by implementing the same.
 
 This file imports only torch, numpy and transformers, so that it can be copied into a model folder for
 `trust_remote_code=True`.
@@ -18,7 +27,7 @@ import math
 import threading
 from collections.abc import Iterator
 from queue import Empty, Queue
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -26,6 +35,30 @@ from transformers.generation.stopping_criteria import StoppingCriteria, Stopping
 from transformers.generation.streamers import BaseStreamer
 
 _STOP = object()
+
+
+@runtime_checkable
+class SpeechUnitVocoderStream(Protocol):
+    """Incremental vocoding: `push(units)` returns the audio that is final so far; `flush()` the rest."""
+
+    def push(self, units: list[int]) -> np.ndarray: ...
+
+    def flush(self) -> np.ndarray: ...
+
+
+@runtime_checkable
+class SpeechUnitVocoder(Protocol):
+    """
+    What `AudioStreamer`, `model.stream()` and `generate(return_audio=True)` need from the model that turns speech
+    units into audio: `config.sampling_rate`, `stream(**kwargs) -> SpeechUnitVocoderStream`, and `__call__(units)`
+    (`(1, num_units)` LongTensor) returning an output with `.waveform` `(1, num_samples)`. `UnitVocoder` is one.
+    """
+
+    config: Any
+
+    def stream(self, **kwargs) -> SpeechUnitVocoderStream: ...
+
+    def __call__(self, units: torch.LongTensor) -> Any: ...
 
 
 class _GenerationError:
@@ -56,14 +89,16 @@ class AudioStreamer(BaseStreamer):
     Args:
         model (`LlamaOmniForConditionalGeneration`): the model that generates (its speech decoder is used).
         tokenizer: a tokenizer or processor with `decode`, for the text deltas.
-        vocoder (`UnitVocoder`, *optional*): turns units into audio. Without one, audio chunks are empty and only
-            `units` fill up.
+        vocoder (`UnitVocoder` or any `SpeechUnitVocoder`, *optional*): turns units into audio. Without one, audio
+            chunks are empty and only `units` fill up.
         chunk_size (`int` or `None`, *optional*, defaults to 10):
             Omega: units per vocoded chunk. Smaller = earlier first audio, more vocoder calls. `None` or
             `math.inf` vocodes everything at the end.
         timeout (`float`, *optional*): seconds the iterator waits for the next item before raising `TimeoutError`.
         skip_prompt (`bool`, *optional*, defaults to `True`): do not emit the prompt's text.
         vocoder_stream_kwargs (`dict`, *optional*): passed to `vocoder.stream(...)` (e.g. `lookahead_frames`).
+        speech_decoder_kwargs (`dict`, *optional*): passed to `model.speech_unit_stream(...)`: the decoding settings
+            of the autoregressive speech decoder (`read_size`, `write_size`, `do_sample`, `temperature`, ...).
         decode_kwargs: passed to `tokenizer.decode` (default `skip_special_tokens=True`).
 
     Raises:
@@ -79,6 +114,7 @@ class AudioStreamer(BaseStreamer):
         timeout: float | None = None,
         skip_prompt: bool = True,
         vocoder_stream_kwargs: dict | None = None,
+        speech_decoder_kwargs: dict | None = None,
         **decode_kwargs,
     ):
         if chunk_size is None or chunk_size == math.inf:
@@ -91,7 +127,7 @@ class AudioStreamer(BaseStreamer):
         self.timeout = timeout
         self.skip_prompt = skip_prompt
         self.decode_kwargs = {"skip_special_tokens": True, **decode_kwargs}
-        self.unit_stream = model.speech_unit_stream()
+        self.unit_stream = model.speech_unit_stream(**(speech_decoder_kwargs or {}))
         self.vocoder_stream = vocoder.stream(**(vocoder_stream_kwargs or {})) if vocoder is not None else None
         self.sampling_rate = int(vocoder.config.sampling_rate) if vocoder is not None else None
         self.stop_event = threading.Event()
@@ -128,7 +164,7 @@ class AudioStreamer(BaseStreamer):
                 "a LLaMA-Omni model (which hands the streamer its states), not to another model's"
             )
         self.token_ids.extend(value.tolist())
-        new_units = self.unit_stream.step(self._pending_state[:1].unsqueeze(1))[0]
+        new_units = self.unit_stream.step(self._pending_state[:1].unsqueeze(1), value[None])[0]
         self._pending_state = None
         self.units.extend(new_units)
         self._unvoiced.extend(new_units)
@@ -142,6 +178,20 @@ class AudioStreamer(BaseStreamer):
 
     def end(self) -> None:
         """Flushes the remaining text, units and audio, and closes the stream (called by `generate()`)."""
+        # What the speech decoder writes after the text (the autoregressive decoder: until its EOS), vocoded as it
+        # comes; the CTC decoder has nothing left.
+        piece = None if self.chunk_size == math.inf else self.chunk_size
+        while not self.stop_event.is_set():
+            final_units = self.unit_stream.finish(max_units=piece)[0]
+            if not final_units:
+                break
+            self.units.extend(final_units)
+            self._unvoiced.extend(final_units)
+            if len(self._unvoiced) >= self.chunk_size:
+                audio = self._vocode(self._unvoiced)
+                self._unvoiced = []
+                if audio.size:
+                    self._queue.put(("", audio))
         audio = self._empty_audio()
         if not self.stop_event.is_set():
             pieces = []
@@ -211,6 +261,7 @@ def stream_generate(
     timeout: float | None = 300.0,
     vocoder_stream_kwargs: dict | None = None,
     join_timeout: float = 30.0,
+    speech_decoder_kwargs: dict | None = None,
     **generate_kwargs,
 ) -> Iterator[tuple[str, np.ndarray]]:
     """
@@ -226,6 +277,7 @@ def stream_generate(
         chunk_size=chunk_size,
         timeout=timeout,
         vocoder_stream_kwargs=vocoder_stream_kwargs,
+        speech_decoder_kwargs=speech_decoder_kwargs,
     )
     criteria = StoppingCriteriaList(generate_kwargs.pop("stopping_criteria", None) or [])
     criteria.append(StopOnEvent(streamer.stop_event))
@@ -246,4 +298,4 @@ def stream_generate(
         thread.join(timeout=join_timeout)
 
 
-__all__ = ["AudioStreamer", "StopOnEvent", "stream_generate"]
+__all__ = ["AudioStreamer", "SpeechUnitVocoder", "SpeechUnitVocoderStream", "StopOnEvent", "stream_generate"]

@@ -93,9 +93,10 @@ def test_saved_folder_has_code_and_auto_map(saved):
 def test_remote_code_files_import_only_each_other_and_transformers(saved):
     _, _, folder, _ = saved
     allowed = {"torch", "transformers", "numpy", "__future__", "json", "os", "re", "math", "shutil", "dataclasses",
-               "collections", "typing", "threading", "queue"}
+               "collections", "typing", "threading", "queue", "copy"}
     for name in ("configuration_llama_omni.py", "modeling_llama_omni.py", "processing_llama_omni.py",
-                 "streaming_llama_omni.py", "configuration_unit_vocoder.py", "modeling_unit_vocoder.py"):
+                 "streaming_llama_omni.py", "configuration_unit_vocoder.py", "modeling_unit_vocoder.py",
+                 "modeling_omni2_decoder.py"):
         for line in (folder / name).read_text().splitlines():
             if line.startswith(("import ", "from ")):
                 module = line.split()[1]
@@ -164,6 +165,7 @@ def test_export_remote_code_on_a_plain_folder(tmp_path):
         "configuration_llama_omni.py",
         "configuration_unit_vocoder.py",
         "modeling_llama_omni.py",
+        "modeling_omni2_decoder.py",
         "modeling_unit_vocoder.py",
         "processing_llama_omni.py",
         "streaming_llama_omni.py",

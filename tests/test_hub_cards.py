@@ -50,7 +50,7 @@ EVALUATION = {
 MODEL_REPO_FILES = {
     "README.md", "config.json", "generation_config.json", "model.safetensors", "evaluation.json",
     "configuration_llama_omni.py", "modeling_llama_omni.py", "streaming_llama_omni.py",
-    "configuration_unit_vocoder.py", "modeling_unit_vocoder.py",
+    "modeling_omni2_decoder.py", "configuration_unit_vocoder.py", "modeling_unit_vocoder.py",
     "processor_config.json", "processing_llama_omni.py", "tokenizer.json", "tokenizer_config.json",
     "chat_template.jinja",
     "vocoder/config.json", "vocoder/model.safetensors", "vocoder/configuration_unit_vocoder.py",

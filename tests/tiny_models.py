@@ -92,6 +92,50 @@ def tiny_model(seed: int = 0, **overrides) -> LlamaOmniForConditionalGeneration:
     return LlamaOmniForConditionalGeneration(tiny_config(**overrides)).eval()
 
 
+def tiny_tts_config(text_vocab_size: int = TINY_VOCAB, unit_vocab_size: int = 20, **overrides) -> dict:
+    """A 2-layer Qwen2 TTS language model config for the autoregressive speech decoder, as a dict. Its vocabulary
+    is laid out like the release's: the LLM's text ids, then `<sep>`, then the speech tokens (tied embeddings)."""
+    config = dict(
+        model_type="qwen2",
+        vocab_size=text_vocab_size + 1 + unit_vocab_size,
+        hidden_size=24,
+        intermediate_size=48,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=4096,
+        rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
+        bos_token_id=None,
+        eos_token_id=2,
+        pad_token_id=None,
+        tie_word_embeddings=True,
+        # A wider init than the default 0.02: the random TTS model then writes varied tokens and reaches its EOS,
+        # instead of repeating one token (what makes the streaming tests discriminating).
+        initializer_range=0.2,
+    )
+    config.update(overrides)
+    return config
+
+
+def tiny_ar_config_kwargs(text_vocab_size: int = TINY_VOCAB, unit_vocab_size: int = 20, eos_token_id: int = 2,
+                          **tts_overrides) -> dict:
+    """`LlamaOmniConfig` arguments for a tiny autoregressive (LLaMA-Omni2) speech decoder: `<sep>` right after the
+    text vocabulary, the speech tokens after it, the text EOS as TTS EOS (as in the release)."""
+    return dict(
+        speech_decoder_type="ar",
+        speech_decoder_config=None,
+        tts_config=tiny_tts_config(text_vocab_size, unit_vocab_size, eos_token_id=eos_token_id, **tts_overrides),
+        tts_input_proj_hidden_size=40,
+        tts_sep_token_id=text_vocab_size,
+        tts_speech_token_offset=text_vocab_size + 1,
+        tts_eos_token_id=eos_token_id,
+        unit_vocab_size=unit_vocab_size,
+        read_size=3,
+        write_size=10,
+        tts_do_sample=False,
+    )
+
+
 def tiny_model_and_processor(seed: int = 0, text_type: str = "llama", **overrides):
     """A tiny model whose vocabulary and speech token match the tiny processor of `tests.tiny_components`."""
     from tests.tiny_components import TINY_VOCAB_SIZE, make_tiny_processor
@@ -109,6 +153,15 @@ def tiny_model_and_processor(seed: int = 0, text_type: str = "llama", **override
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.generation_config.eos_token_id = text_config["eos_token_id"]
     return model, processor
+
+
+def tiny_ar_model_and_processor(seed: int = 0, text_type: str = "qwen2", **overrides):
+    """A tiny LLaMA-Omni2-style model (autoregressive speech decoder, greedy by default) and the tiny processor."""
+    from tests.tiny_components import TINY_VOCAB_SIZE, make_tiny_processor
+
+    eos = make_tiny_processor().tokenizer.eos_token_id
+    kwargs = {**tiny_ar_config_kwargs(TINY_VOCAB_SIZE, eos_token_id=eos), **overrides}
+    return tiny_model_and_processor(seed=seed, text_type=text_type, **kwargs)
 
 
 def tiny_vocoder(seed: int = 0, unit_vocab_size: int = 20, scaled: bool = True):

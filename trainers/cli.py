@@ -1,6 +1,7 @@
 """The `llama-omni` command.
 
     llama-omni convert-original --checkpoint DIR --output DIR   convert a released ICTNLP/Llama-3.1-8B-Omni folder
+    llama-omni convert-omni2 --checkpoint DIR --output DIR      convert a released ICTNLP/LLaMA-Omni2-* folder
     llama-omni export-remote-code DIR                           add remote code + auto_map to a saved model folder
     llama-omni train stage1|stage2 --config RECIPE.yaml [...]   train a stage from a YAML recipe (trainers/recipes/)
     llama-omni data build --config RECIPE.yaml [...]            build the speech-instruction dataset (processing/recipes/)
@@ -8,6 +9,7 @@
     llama-omni chat --audio FILE [FILE ...] [--json] [--model DIR]   answer spoken questions (text + speech)
     llama-omni build-default [--steps ...]                      train the embedded default model llama-omni-tiny
     llama-omni push model|dataset|space PATH --repo-id ORG/NAME [--dry-run DIR] [...]   publish on the Hub (hub_cards/)
+    llama-omni evaluate --model DIR --eval-set heldout [--omega 10,20,40] [--judge ...]   the paper's metrics (evaluation/)
 """
 
 from __future__ import annotations
@@ -18,6 +20,12 @@ import sys
 
 def _convert_original(argv: list[str]) -> int:
     from modeling_llama_omni.convert_original import main as convert_main
+
+    return convert_main(argv) or 0
+
+
+def _convert_omni2(argv: list[str]) -> int:
+    from modeling_llama_omni.convert_omni2 import main as convert_main
 
     return convert_main(argv) or 0
 
@@ -74,8 +82,15 @@ def _push(argv: list[str]) -> int:
     return push_main(argv)
 
 
+def _evaluate(argv: list[str]) -> int:
+    from evaluation.cli import evaluate_main
+
+    return evaluate_main(argv)
+
+
 COMMANDS = {
     "convert-original": (_convert_original, "convert a released ICTNLP/Llama-3.1-8B-Omni checkpoint"),
+    "convert-omni2": (_convert_omni2, "convert a released ICTNLP/LLaMA-Omni2-* checkpoint (autoregressive TTS)"),
     "export-remote-code": (_export_remote_code, "make a saved folder loadable with trust_remote_code=True"),
     "train": (_train, "train stage 1 or stage 2 from a YAML recipe (llama-omni train stage1 --config R.yaml)"),
     "data": (_data, "build the speech-instruction dataset from a recipe (llama-omni data build --config R.yaml)"),
@@ -83,6 +98,7 @@ COMMANDS = {
     "chat": (_chat, "answer spoken questions in text and speech (llama-omni chat --audio q.wav [--json])"),
     "build-default": (_build_default, "train the embedded default model llama-omni-tiny end to end (CPU, offline)"),
     "push": (_push, "publish a model, dataset or Space on the Hub with its card (--dry-run DIR: write it only)"),
+    "evaluate": (_evaluate, "the paper's metrics, Omega trade-off and cascade baseline (llama-omni evaluate --help)"),
 }
 
 

@@ -164,7 +164,12 @@ class LlamaOmniTrainerMixin:
             max_length=max_length,
             unit_vocab_size=model.config.unit_vocab_size,
             speech_downsample_rate=model.config.speech_downsample_rate,
-            upsample_factor=model.config.ctc_upsample_factor if units_column else None,
+            # The CTC frame-count check; the autoregressive decoder has no such limit.
+            upsample_factor=(
+                model.config.ctc_upsample_factor
+                if units_column and model.config.speech_decoder_type == "ctc"
+                else None
+            ),
             end_of_turn_tokens=_stop_tokens(model, processor.tokenizer),
         )
         return LlamaOmniCollator(pad_token_id=pad_token_id, example_encoder=encoder)

@@ -239,23 +239,28 @@ def response_state_fingerprint(model: torch.nn.Module, encoder: Any, dtype: torc
 class ResponseStateCache(EncoderOutputCache):
     """
     Stage 2's cache of the frozen model's outputs: per example id, the LLM hidden states that predicted each response
-    token (`states`, `(num_response_tokens, hidden_size)`) and the checked response units (`units`). With everything
-    but the speech decoder frozen these never change, so the LLM runs once per example instead of once per epoch.
+    token (`states`, `(num_response_tokens, hidden_size)`), the response tokens themselves (`tokens`, which the
+    autoregressive speech decoder also reads) and the checked response units (`units`). With everything but the
+    speech decoder frozen these never change, so the LLM runs once per example instead of once per epoch.
     Same layout and fingerprint check as `EncoderOutputCache`.
     """
 
-    def put(self, example_id: Any, states: torch.Tensor, units: torch.Tensor) -> None:  # type: ignore[override]
+    def put(  # type: ignore[override]
+        self, example_id: Any, states: torch.Tensor, units: torch.Tensor, tokens: torch.Tensor | None = None
+    ) -> None:
         from safetensors.torch import save_file
 
         path = self.path(example_id)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         tmp = f"{path}.tmp{os.getpid()}"
-        save_file({"states": states.contiguous(), "units": units.to(torch.long).contiguous()}, tmp,
-                  metadata={"id": str(example_id)})
+        tensors = {"states": states.contiguous(), "units": units.to(torch.long).contiguous()}
+        if tokens is not None:
+            tensors["tokens"] = tokens.to(torch.long).contiguous()
+        save_file(tensors, tmp, metadata={"id": str(example_id)})
         os.replace(tmp, path)
 
     def get(self, example_id: Any) -> dict[str, torch.Tensor]:  # type: ignore[override]
-        """`{"states", "units"}` of `example_id`.
+        """`{"states", "units"}` (and `"tokens"`, in caches written since they are stored) of `example_id`.
 
         Raises:
             KeyError: the example is not cached.
@@ -309,8 +314,9 @@ class ResponseStateCache(EncoderOutputCache):
             labels = batch.pop("labels")
             hidden = model.model(**batch, use_cache=False).last_hidden_state
             states, lengths = model._response_states(hidden, labels)
-            for row, s, n, u in zip(rows, states, lengths.tolist(), units):
-                self.put(row[id_column], s[: int(n)].to("cpu", dtype or s.dtype), u[u >= 0].cpu())
+            tokens = model._response_tokens(labels)
+            for row, s, n, u, t in zip(rows, states, lengths.tolist(), units, tokens):
+                self.put(row[id_column], s[: int(n)].to("cpu", dtype or s.dtype), u[u >= 0].cpu(), t[: int(n)].cpu())
                 written += 1
             bar.update(len(rows))
         bar.close()
@@ -321,22 +327,39 @@ class ResponseStateCache(EncoderOutputCache):
 @dataclass
 class ResponseStateCollator:
     """Batches cached response states (see `ResponseStateCache`) by example id: `response_hidden_states`
-    `(batch, max_len, hidden)`, `response_lengths` and `unit_labels` (padded with -100), the inputs of
-    `LlamaOmniForConditionalGeneration.forward`'s cached stage-2 path."""
+    `(batch, max_len, hidden)`, `response_lengths`, `unit_labels` (padded with -100) and, when the cache holds them,
+    `response_token_ids` (padded with 0): the inputs of `LlamaOmniForConditionalGeneration.forward`'s cached stage-2
+    path.
+
+    Args:
+        cache (`ResponseStateCache`): the cache.
+        id_column (`str`): the example id column.
+        require_tokens (`bool`, defaults to `False`): raise when an entry has no response tokens (the
+            autoregressive speech decoder needs them; caches written before they were stored lack them).
+    """
 
     cache: ResponseStateCache
     id_column: str = "id"
+    require_tokens: bool = False
 
     def __call__(self, examples: list[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
         if not examples:
             raise ValueError("ResponseStateCollator got an empty batch")
         entries = [self.cache.get(example[self.id_column]) for example in examples]
         states = [e["states"].float() for e in entries]
-        return {
+        batch = {
             "response_hidden_states": torch.nn.utils.rnn.pad_sequence(states, batch_first=True),
             "response_lengths": torch.tensor([s.shape[0] for s in states], dtype=torch.long),
             "unit_labels": _pad_1d([e["units"].tolist() for e in entries], IGNORE_INDEX, None),
         }
+        if all("tokens" in e for e in entries):
+            batch["response_token_ids"] = _pad_1d([e["tokens"].tolist() for e in entries], 0, None)
+        elif self.require_tokens:
+            raise ValueError(
+                f"The response-state cache {self.cache.cache_dir} holds no response tokens (it was written by an "
+                "older version); the autoregressive speech decoder needs them: delete the cache to rebuild it"
+            )
+        return batch
 
 
 # ----------------------------------------------------------------------------------------------------------------------

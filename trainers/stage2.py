@@ -1,17 +1,25 @@
 # Copyright 2026 The llama-omni-hf authors. Licensed under the Apache License, Version 2.0.
-"""Stage 2 of LLaMA-Omni training (arXiv 2409.06666, Sec. 2.5): the CTC speech decoder learns to speak.
+"""Stage 2 of LLaMA-Omni training (arXiv 2409.06666, Sec. 2.5): the speech decoder learns to speak.
 
 Everything is frozen but the speech decoder. Each example is the speech instruction, the text response and the
 response's speech units; the model runs the prompt and the response through the frozen LLM (teacher forcing) and
 the decoder reads the hidden states that predicted each response token, h(last prompt token), h(y_1), ...,
 h(y_{n-1}): the states it reads when streaming (DESIGN.md), so training and inference agree. The loss is the
-model's `ctc_loss` (summed over the batch and divided by the number of target units, as in the original), here
-normalised over the whole accumulated batch, across processes too, so that data-parallel training and gradient
-accumulation give the gradient of one big batch.
+model's `speech_loss`, whatever the decoder type:
+
+- LLaMA-Omni's CTC decoder (`speech_decoder_type="ctc"`): the CTC loss (summed over the batch and divided by the
+  number of target units, as in the original);
+- LLaMA-Omni2's autoregressive decoder (`"ar"`, arXiv 2505.02625): the teacher-forced cross-entropy of the TTS
+  language model over the interleaved Read-R-Write-W sequence (R fused text states, W speech tokens, ...,
+  `<sep>`, the rest of the speech, EOS), summed over the target speech tokens and EOS and divided by their number.
+
+Either is normalised here over the whole accumulated batch (`model.num_speech_targets`), across processes too, so
+that data-parallel training and gradient accumulation give the gradient of one big batch.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,9 +48,14 @@ class Stage2Config(SpeechDataConfigMixin, TrainingArguments):
         response_state_cache_dir (`str`, *optional*): where that cache lives; default
             `<output_dir>/response_state_cache`.
         response_state_cache_batch_size (`int`, defaults to 8): examples per model call while building it.
+        new_speech_decoder (`dict` or `str`, *optional*): replace the model's speech decoder by a freshly
+            initialised one with these `LlamaOmniConfig` fields before training (a mapping in a YAML recipe, a JSON
+            object on the command line), e.g. `{speech_decoder_type: ar, tts_config: {...}, tts_sep_token_id: ...}`:
+            how a LLaMA-Omni2-style model (autoregressive speech decoder) starts stage 2 from stage 1's output
+            (stage 1 does not train the speech decoder). The saved folder has the new decoder.
 
     Defaults that differ from `TrainingArguments`: `remove_unused_columns=False` (required: the collator reads the
-    raw columns), `learning_rate=2e-4` (the paper's), `prediction_loss_only=True` (evaluation reports the CTC loss
+    raw columns), `learning_rate=2e-4` (the paper's), `prediction_loss_only=True` (evaluation reports the speech loss
     without gathering logits).
     """
 
@@ -55,6 +68,10 @@ class Stage2Config(SpeechDataConfigMixin, TrainingArguments):
         default=None, metadata={"help": "Response-state cache folder (default: <output_dir>/response_state_cache)."}
     )
     response_state_cache_batch_size: int = field(default=8, metadata={"help": "Examples per model call."})
+    new_speech_decoder: dict | str | None = field(
+        default=None,
+        metadata={"help": "Replace the speech decoder by a fresh one with these config fields (JSON object)."},
+    )
     remove_unused_columns: bool = field(
         default=False, metadata={"help": "Must stay False: the collator reads the raw dataset columns."}
     )
@@ -67,13 +84,23 @@ class Stage2Config(SpeechDataConfigMixin, TrainingArguments):
             raise ValueError("units_column is required for stage 2")
         if self.response_state_cache_batch_size < 1:
             raise ValueError(f"response_state_cache_batch_size must be >= 1, got {self.response_state_cache_batch_size}")
+        if isinstance(self.new_speech_decoder, str):
+            try:
+                self.new_speech_decoder = json.loads(self.new_speech_decoder)
+            except ValueError as error:
+                raise ValueError(
+                    f"new_speech_decoder must be a JSON object, got {self.new_speech_decoder!r}"
+                ) from error
+        if self.new_speech_decoder is not None and not isinstance(self.new_speech_decoder, dict):
+            raise ValueError(f"new_speech_decoder must be a mapping of config fields, got {self.new_speech_decoder!r}")
         self._check_data_fields()
 
 
 class LlamaOmniStage2Trainer(LlamaOmniTrainerMixin, Trainer):
     """
-    Stage-2 trainer: trains the CTC speech decoder on (speech instruction, response, response units) examples, with
-    everything else frozen. Start it from stage 1's output folder.
+    Stage-2 trainer: trains the speech decoder (CTC or autoregressive, as the model's `speech_decoder_type` says) on
+    (speech instruction, response, response units) examples, with everything else frozen. Start it from stage 1's
+    output folder (for the autoregressive decoder: a folder whose config has `speech_decoder_type="ar"`).
 
     Args:
         model: a `LlamaOmniForConditionalGeneration`, or the path of a model folder (model + processor).
@@ -88,7 +115,7 @@ class LlamaOmniStage2Trainer(LlamaOmniTrainerMixin, Trainer):
         ValueError: missing dataset columns, a model and processor that do not belong together.
     """
 
-    # compute_loss normalises the CTC loss over the whole accumulated (and cross-process) batch itself.
+    # compute_loss normalises the speech loss over the whole accumulated (and cross-process) batch itself.
     loss_is_scaled_for_ga = True
 
     def __init__(
@@ -107,6 +134,8 @@ class LlamaOmniStage2Trainer(LlamaOmniTrainerMixin, Trainer):
         model, processor = load_model_and_processor(model, processor)
         self._check_datasets(args, train_dataset, eval_dataset, units_column=args.units_column)
         self.processor = processor
+        if args.new_speech_decoder:
+            model.replace_speech_decoder(**args.new_speech_decoder)
         model.freeze(*model.COMPONENTS)
         model.unfreeze("speech_decoder")
         collator = self._make_collator(
@@ -150,12 +179,15 @@ class LlamaOmniStage2Trainer(LlamaOmniTrainerMixin, Trainer):
                     progress=not args.disable_tqdm,
                 )
         self.accelerator.wait_for_everyone()
-        self.data_collator = ResponseStateCollator(cache, id_column=args.id_column)
+        self.data_collator = ResponseStateCollator(
+            cache, id_column=args.id_column, require_tokens=model.config.speech_decoder_type == "ar"
+        )
         self.response_state_cache = cache
 
     def get_batch_samples(self, epoch_iterator, num_batches: int, device: torch.device):
-        """The next `num_batches` micro-batches and their number of target units (summed over processes when
-        `average_tokens_across_devices`): the CTC loss's normaliser for one optimizer step."""
+        """The next `num_batches` micro-batches and their number of speech targets (`model.num_speech_targets`: units
+        for CTC, speech tokens and EOS for the autoregressive decoder; summed over processes when
+        `average_tokens_across_devices`): the speech loss's normaliser for one optimizer step."""
         batch_samples = []
         for _ in range(num_batches):
             try:
@@ -164,22 +196,24 @@ class LlamaOmniStage2Trainer(LlamaOmniTrainerMixin, Trainer):
                 break
         if not batch_samples:
             return batch_samples, None
-        num_units = sum((batch["unit_labels"] >= 0).sum() for batch in batch_samples).to(device)
+        model = unwrapped_llama_omni(self.model)
+        num_units = sum(model.num_speech_targets(batch["unit_labels"]) for batch in batch_samples).to(device)
         if self.args.average_tokens_across_devices and self.args.world_size > 1:
             num_units = self.accelerator.gather(num_units).sum()
         return batch_samples, num_units
 
     def compute_loss(self, model, inputs, return_outputs: bool = False, num_items_in_batch=None):
-        """The model's `ctc_loss`. With `num_items_in_batch` (target units of the whole accumulated batch, see
-        `get_batch_samples`), the micro-batch's summed loss divided by it (times the number of processes, which DDP
-        averages over); else the model's per-micro-batch value."""
+        """The model's `speech_loss` (the CTC loss, or the autoregressive decoder's cross-entropy). With
+        `num_items_in_batch` (speech targets of the whole accumulated batch, see `get_batch_samples`), the
+        micro-batch's summed loss divided by it (times the number of processes, which DDP averages over); else the
+        model's per-micro-batch value."""
         inputs = {**inputs, "use_cache": False}
         outputs = model(**inputs)
-        loss = outputs.ctc_loss
+        loss = outputs.speech_loss
         if loss is None:
             raise ValueError("the batch has no unit_labels: stage 2 needs the response's speech units")
         if num_items_in_batch is not None and self.model.training:
-            local_units = (inputs["unit_labels"] >= 0).sum()
+            local_units = unwrapped_llama_omni(self.model).num_speech_targets(inputs["unit_labels"])
             loss = loss * local_units / torch.as_tensor(num_items_in_batch).clamp(min=1)
             if self.args.average_tokens_across_devices and self.args.world_size > 1:
                 loss = loss * self.accelerator.num_processes

@@ -249,7 +249,8 @@ def main(argv: list[str] | None = None) -> int:
         print(
             "usage: llama-omni train {stage1,stage2,vocoder} --config RECIPE.yaml [--field value ...]\n\n"
             "  stage1   speech instruction -> text response (adaptor + LLM); a TRL SFTTrainer\n"
-            "  stage2   the CTC speech decoder on the response's speech units; everything else frozen\n"
+            "  stage2   the speech decoder (CTC, or LLaMA-Omni2's autoregressive one) on the response's speech units;\n"
+            "           everything else frozen\n"
             "  vocoder  a unit vocoder for a voice (code_hifigan: HiFi-GAN, GPU; latent_frontend: CPU)\n\n"
             "recipes: trainers/recipes/*.yaml; `llama-omni train stage1 --help` lists every field"
         )
