@@ -25,6 +25,9 @@ INSTALL_REQUIRES = [
     "scikit-learn==1.9.1",
     "gguf==0.19.0",
     "peft==0.21.2",
+    # evaluation (`llama-omni evaluate`): the Omega trade-off plot, DNSMOS features (speechmos is an asset package)
+    "matplotlib==3.11.2",
+    "librosa==0.11.0",
 ]
 
 EXTRAS_REQUIRE = {
@@ -40,7 +43,7 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.10",
-    packages=find_packages(include=["modeling_llama_omni*", "processing*", "trainers*", "hub_cards*"]),
+    packages=find_packages(include=["modeling_llama_omni*", "processing*", "trainers*", "hub_cards*", "evaluation*"]),
     include_package_data=True,
     package_data={
         "processing": ["data/*.jsonl", "recipes/*.yaml"],
@@ -48,6 +51,8 @@ setup(
         # the embedded default model's trained weights (llama-omni-tiny)
         "modeling_llama_omni": ["llama_omni_tiny/*.json", "llama_omni_tiny/*.safetensors",
                                 "llama_omni_tiny/unit_extractor/*"],
+        # the evaluation metrics: `evaluate` modules loaded by path
+        "evaluation": ["metrics/*/*.py"],
     },
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS_REQUIRE,

@@ -5,6 +5,10 @@ Two text normalisations are used, and each figure says which:
   for text written to be spoken (TTS round trips, vocoder resynthesis of known sentences).
 - `whisper_words`: transformers' Whisper English normaliser (the one the Whisper paper's WERs use), for comparing
   a model's text answer with the transcript of its speech answer.
+
+The metrics themselves live in `evaluation` (the maintained home of `llama-omni evaluate`'s metrics): the word error
+rate is its `asr_wer` `evaluate` module, distillMOS its `distillmos` module; these helpers keep the benchmarks'
+signatures.
 """
 
 from __future__ import annotations
@@ -12,7 +16,6 @@ from __future__ import annotations
 import os
 import platform
 import re
-from functools import lru_cache
 from typing import Callable, Sequence
 
 import numpy as np
@@ -26,29 +29,28 @@ def speech_words(text: str) -> str:
     return " ".join(re.findall(r"[a-z']+", text))
 
 
-@lru_cache(maxsize=1)
-def _whisper_normalizer():
-    from transformers.models.whisper.english_normalizer import EnglishTextNormalizer
-
-    return EnglishTextNormalizer({})
-
-
 def whisper_words(text: str) -> str:
     """transformers' Whisper English text normaliser (no spelling map)."""
-    return _whisper_normalizer()(text)
+    from evaluation.asr import whisper_words as normalize
+
+    return normalize(text)
 
 
 def wer(references: Sequence[str], hypotheses: Sequence[str], normalize: Callable[[str], str] = speech_words) -> float:
-    """Corpus word error rate (jiwer) after `normalize` on both sides; empty references are skipped, an empty
-    hypothesis counts as all deletions."""
-    import jiwer
+    """Corpus word error rate (the `asr_wer` module of `evaluation.metrics`, jiwer) after `normalize` on both sides;
+    empty references are skipped, an empty hypothesis counts as all deletions.
+
+    Raises:
+        ValueError: no reference has a word.
+    """
+    from evaluation.metrics import load_metric
 
     refs = [normalize(r) for r in references]
     hyps = [normalize(h) for h in hypotheses]
-    keep = [i for i, r in enumerate(refs) if r.strip()]
-    if not keep:
+    result = load_metric("asr_wer").compute(predictions=hyps, references=refs, normalize="none")
+    if result["asr_wer"] is None:
         raise ValueError("no non-empty reference to score")
-    return float(jiwer.wer([refs[i] for i in keep], [hyps[i] or "<empty>" for i in keep]))
+    return result["asr_wer"]
 
 
 def resample(audio: np.ndarray, orig_sr: int, target_sr: int = 16000) -> np.ndarray:
@@ -61,25 +63,13 @@ def resample(audio: np.ndarray, orig_sr: int, target_sr: int = 16000) -> np.ndar
     return AF.resample(torch.as_tensor(np.asarray(audio, dtype=np.float32)), orig_sr, target_sr).numpy()
 
 
-@lru_cache(maxsize=1)
-def _distillmos():
-    import distillmos
-
-    model = distillmos.ConvTransformerSQAModel()
-    return model.eval()
-
-
 def distillmos_scores(clips: Sequence[np.ndarray], sampling_rate: int) -> list[float]:
-    """distillMOS (pip `distillmos`, its bundled weights) of each clip; clips are resampled to 16 kHz."""
-    import torch
+    """distillMOS (the `distillmos` module of `evaluation.metrics`: pip `distillmos`, its bundled weights) of each
+    clip; clips are resampled to 16 kHz (a clip under 0.1 s gets None)."""
+    from evaluation.metrics import load_metric
 
-    model = _distillmos()
-    scores = []
-    with torch.no_grad():
-        for clip in clips:
-            x = torch.as_tensor(resample(clip, sampling_rate, 16000))[None]
-            scores.append(float(model(x).squeeze()))
-    return scores
+    clips = [np.asarray(c, dtype=np.float32) for c in clips]
+    return load_metric("distillmos").compute(audio=clips, sampling_rate=sampling_rate)["scores"]
 
 
 def machine() -> dict:

@@ -122,6 +122,70 @@ EVAL_METRICS: dict[str, MetricSpec] = {
         "accuracy", "Answer accuracy", "fraction", "higher",
         "fraction of factual questions whose reference answer appears in the text answer",
     ),
+    # written by `llama-omni evaluate` (evaluation/)
+    "judge_content_speech": MetricSpec(
+        "judge_content", "Judge: content (speech)", "1-5", "higher",
+        "the judge's content score of the ASR transcript of the spoken answer (the paper's S2SIF content score)",
+    ),
+    "judge_style_speech": MetricSpec(
+        "judge_style", "Judge: style (speech)", "1-5", "higher",
+        "the judge's style score of the ASR transcript of the spoken answer (the paper's S2SIF style score)",
+    ),
+    "lagging_words": MetricSpec(
+        "lagging_words", "Lagging words", "words", "lower",
+        "words of the text answer already generated when the first audio chunk is produced",
+    ),
+    "decoding_s_s2tif": MetricSpec(
+        "decoding_time", "Decoding time (S2TIF)", "s", "lower", "seconds to generate the whole text answer",
+    ),
+    "decoding_s_s2sif": MetricSpec(
+        "decoding_time", "Decoding time (S2SIF)", "s", "lower",
+        "seconds to generate the whole text and speech answer (streaming)",
+    ),
+    "dnsmos": MetricSpec(
+        "mos", "DNSMOS (OVRL)", "1-5", "higher", "overall quality of the spoken answer predicted by DNSMOS P.835",
+    ),
+    "cascade_ttfa_s": MetricSpec(
+        "ttfa", "Cascade: time to first audio", "s", "lower",
+        "time to first audio of the ASR -> same LLM (text) -> TTS cascade on the same questions",
+    ),
+    "cascade_total_s": MetricSpec(
+        "decoding_time", "Cascade: total time", "s", "lower", "seconds until the cascade has spoken its whole answer",
+    ),
+    "cascade_asr_wer": MetricSpec(
+        "wer", "Cascade: ASR-WER", "fraction", "lower",
+        "ASR-WER of the cascade (its TTS speech transcribed, against its text answer)",
+    ),
+    "cascade_ttfa_ratio": MetricSpec(
+        "ttfa_ratio", "Cascade TTFA / TTFA", "x", "higher",
+        "how many times later the cascade's first audio comes than the end-to-end model's",
+    ),
+    "cascade_judge_content": MetricSpec(
+        "judge_content", "Cascade: judge content", "1-5", "higher", "the judge's content score of the cascade's text",
+    ),
+    "cascade_judge_style": MetricSpec(
+        "judge_style", "Cascade: judge style", "1-5", "higher", "the judge's style score of the cascade's text",
+    ),
+    "dnsmos_sig": MetricSpec("mos", "DNSMOS (SIG)", "1-5", "higher", "speech signal quality predicted by DNSMOS"),
+    "dnsmos_bak": MetricSpec("mos", "DNSMOS (BAK)", "1-5", "higher", "background quality predicted by DNSMOS"),
+    "dnsmos_p808": MetricSpec("mos", "DNSMOS (P.808)", "1-5", "higher", "P.808 MOS predicted by DNSMOS"),
+    "no_audio_answers": MetricSpec(
+        "no_audio_answers", "Answers without audio", "count", "lower", "answers that produced no speech at all",
+    ),
+    "cascade_ttft_s": MetricSpec(
+        "ttft", "Cascade: time to first text token", "s", "lower", "ASR time plus the LLM's first token",
+    ),
+    "cascade_asr_s": MetricSpec("asr_time", "Cascade: ASR time", "s", "lower", "seconds the cascade's ASR takes"),
+    "cascade_question_wer": MetricSpec(
+        "wer", "Cascade: question WER", "fraction", "lower", "WER of the cascade's ASR on the spoken questions",
+    ),
+    "judge_scored": MetricSpec(
+        "judge_scored", "Judge: graded answers", "count", "higher", "answers the judge graded (empty ones by rule)",
+    ),
+    "judge_malformed": MetricSpec(
+        "judge_malformed", "Judge: malformed replies", "count", "lower",
+        "answers whose judge replies stayed unreadable after the retries (left out of the judge means)",
+    ),
 }
 
 

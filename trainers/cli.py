@@ -9,7 +9,7 @@
     llama-omni chat --audio FILE [FILE ...] [--json] [--model DIR]   answer spoken questions (text + speech)
     llama-omni build-default [--steps ...]                      train the embedded default model llama-omni-tiny
     llama-omni push model|dataset|space PATH --repo-id ORG/NAME [--dry-run DIR] [...]   publish on the Hub (hub_cards/)
-    llama-omni evaluate --model DIR --eval-set heldout [--omega 10,20,40] [--judge ...]   the paper's metrics (evaluation/)
+    llama-omni evaluate --model DIR --eval-set heldout [--omega 10,20,40] [--judge ...]   the paper's metrics
 """
 
 from __future__ import annotations

@@ -1,0 +1,124 @@
+# Copyright 2026 The llama-omni-hf authors. Licensed under the Apache License, Version 2.0.
+"""The cascade baseline LLaMA-Omni is measured against, built from the same parts: Whisper ASR -> the same LLM in
+text mode -> a TTS voice (Piper "joe" by default, the voice of the training responses).
+
+It is as fast as a cascade reasonably gets without overlapping ASR with the user's speech: the LLM streams its text
+(`TextIteratorStreamer`, generate() in a thread), and every sentence is spoken as soon as it is complete, while the
+LLM goes on writing. Time to first audio therefore = ASR + the LLM's first sentence + TTS of that sentence.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from typing import Any
+
+import numpy as np
+
+_SENTENCE_END = re.compile(r"(?<=[.!?;:])[\"')\]]*\s+")
+
+
+def pop_sentences(buffer: str, final: bool = False) -> tuple[list[str], str]:
+    """Splits the complete sentences (ended by . ! ? ; : and a space) off the front of `buffer`:
+    `(sentences, rest)`; with `final=True` the rest is a sentence too."""
+    sentences, start = [], 0
+    for match in _SENTENCE_END.finditer(buffer):
+        sentence = buffer[start : match.end()].strip()
+        if sentence:
+            sentences.append(sentence)
+        start = match.end()
+    rest = buffer[start:]
+    if final and rest.strip():
+        sentences.append(rest.strip())
+        rest = ""
+    return sentences, rest
+
+
+class CascadeBaseline:
+    """ASR -> LLM (text mode) -> TTS, with sentence-level streaming.
+
+    Args:
+        model: a `LlamaOmniForConditionalGeneration`; its LLM answers the transcribed question as text (the same
+            chat template and system prompt as the speech path).
+        processor: its `LlamaOmniProcessor`.
+        asr: a callable `list of 16 kHz clips -> list of transcripts` (e.g. `evaluation.asr.WhisperASR`).
+        voice: a `processing.tts.TTSVoice` (16 kHz output).
+    """
+
+    def __init__(self, model: Any, processor: Any, asr: Any, voice: Any):
+        self.model, self.processor, self.asr, self.voice = model, processor, asr, voice
+
+    def text_inputs(self, question: str):
+        """The text-mode prompt of `question`, tokenised, on the model's device."""
+        prompt = self.processor.apply_chat_template([{"role": "user", "content": question}],
+                                                    add_generation_prompt=True, tokenize=False)
+        return self.processor.tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(self.model.device)
+
+    def answer(self, audio: np.ndarray, **generate_kwargs: Any) -> dict[str, Any]:
+        """Answers one spoken question (float32 mono 16 kHz).
+
+        Returns:
+            `{"question_transcript", "text", "audio" (16 kHz float32), "sampling_rate", "asr_s", "ttft_s",
+            "ttfa_s" (None if nothing could be spoken), "total_s", "unspoken" (sentences the voice refused)}`;
+            times in seconds from the moment the audio is in hand.
+
+        Raises:
+            whatever generate() raises.
+        """
+        import torch
+        from transformers import TextIteratorStreamer
+
+        from processing.tts import TTSError
+
+        start = time.perf_counter()
+        transcript = self.asr([audio])[0]
+        asr_s = time.perf_counter() - start
+        inputs = self.text_inputs(transcript or ".")
+        streamer = TextIteratorStreamer(self.processor.tokenizer, skip_prompt=True, skip_special_tokens=True,
+                                        timeout=600.0)
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                with torch.inference_mode():
+                    self.model.generate(**inputs, streamer=streamer, **generate_kwargs)
+            except BaseException as error:  # noqa: BLE001 - re-raised in the caller
+                errors.append(error)
+                streamer.end()
+
+        thread = threading.Thread(target=run, name="cascade-generate", daemon=True)
+        thread.start()
+        text, buffer, pieces, unspoken = "", "", [], []
+        ttft = ttfa = None
+
+        def speak(sentences: list[str]) -> None:
+            nonlocal ttfa
+            for sentence in sentences:
+                try:
+                    pieces.append(np.asarray(self.voice.synthesize(sentence), dtype=np.float32))
+                except (ValueError, TTSError):  # nothing speakable in it (symbols only, ...)
+                    unspoken.append(sentence)
+                    continue
+                if ttfa is None:
+                    ttfa = time.perf_counter() - start
+
+        for delta in streamer:
+            if delta and ttft is None:
+                ttft = time.perf_counter() - start
+            text += delta
+            buffer += delta
+            sentences, buffer = pop_sentences(buffer)
+            speak(sentences)
+        thread.join()
+        if errors:
+            raise errors[0]
+        speak(pop_sentences(buffer, final=True)[0])
+        total = time.perf_counter() - start
+        audio_out = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
+        return {"question_transcript": transcript, "text": text.strip(), "audio": audio_out,
+                "sampling_rate": int(self.voice.sampling_rate), "asr_s": asr_s, "ttft_s": ttft, "ttfa_s": ttfa,
+                "total_s": total, "unspoken": unspoken}
+
+
+__all__ = ["CascadeBaseline", "pop_sentences"]
