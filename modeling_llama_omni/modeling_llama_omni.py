@@ -806,11 +806,16 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
         )
         if dtype is None:
             dtype = next(language_model.parameters()).dtype
-        model = cls(config)
-        missing, unexpected = model.model.speech_encoder.load_state_dict(encoder.state_dict(), strict=False)
-        # `embed_positions` of a WhisperEncoder is a non-trainable buffer-like parameter that both sides have.
-        if unexpected or [k for k in missing if not k.startswith("embed_positions")]:
-            raise ValueError(f"speech encoder weights do not fit: missing {missing}, unexpected {unexpected}")
+        # The pretrained parts are overwritten below: skip their (slow) random initialisation and initialise only
+        # the new parts (adaptor, speech decoder).
+        from transformers.initialization import no_init_weights
+
+        with no_init_weights():
+            model = cls(config)
+        for new_part in (model.model.speech_adaptor, model.speech_decoder):
+            for module in new_part.modules():
+                model._init_weights(module)
+        model.model.speech_encoder.load_state_dict(encoder.state_dict())
         model.model.language_model.load_state_dict(backbone.state_dict())
         if not config.tie_word_embeddings:
             model.lm_head.load_state_dict(lm_head.state_dict())
