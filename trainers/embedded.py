@@ -245,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", default=",".join(DEFAULT_STEPS),
                         help=f"comma-separated subset of {','.join(STEPS)} (default: all but voices)")
     parser.add_argument("--stage1-minutes", type=float, default=30.0, help="wall-time budget of stage 1")
-    parser.add_argument("--stage2-minutes", type=float, default=10.0, help="wall-time budget of stage 2")
+    parser.add_argument("--stage2-minutes", type=float, default=18.0, help="wall-time budget of stage 2")
     parser.add_argument("--stage2-examples", type=int, default=500,
                         help="training examples of stage 2 (the LLM runs once over each to cache its states)")
     parser.add_argument("--weights-dir", default=None, help="export here instead of the package's llama_omni_tiny/")
