@@ -111,3 +111,46 @@ def test_embedded_model_answers_a_spoken_question_out_loud(tmp_path):
     heard, said = _words(transcript), _words(text)
     overlap = len(heard & said) / max(len(said), 1)
     assert overlap >= 0.5, json.dumps({"text": text, "transcript": transcript})
+
+
+@pytest.mark.slow
+def test_published_embedded_model_loads_with_remote_code_and_speaks(tmp_path):
+    """`llama-omni push model <assembled llama-omni-tiny> --dry-run DIR`: the folder loads with
+    `AutoModel.from_pretrained(DIR, trust_remote_code=True)` in an interpreter without our packages, and speaks."""
+    import os
+    import subprocess
+    import sys
+
+    import soundfile as sf
+
+    from tests.test_hub_cards import BLOCKER, run_cli
+
+    folder = embedded.assemble_default()
+    out = tmp_path / "dry-run"
+    code, _, stderr = run_cli("push", "model", str(folder), "--repo-id", "example/llama-omni-tiny", "--dry-run", str(out))
+    assert code == 0, stderr
+    question = embedded.demo_question(tmp_path / "question.wav")
+    script = BLOCKER + f"""
+import numpy as np, soundfile as sf, torch
+from transformers import AutoModel, AutoProcessor
+model = AutoModel.from_pretrained({str(out)!r}, trust_remote_code=True).eval()
+processor = AutoProcessor.from_pretrained({str(out)!r}, trust_remote_code=True)
+inputs = processor(audio={str(question)!r}, return_tensors="pt")
+with torch.no_grad():
+    result = model.generate(**inputs, max_new_tokens=40, do_sample=False, return_audio=True)
+wave = result.waveforms[0].float().numpy()
+sf.write("answer.wav", wave, result.sampling_rate)
+text = processor.batch_decode(result.sequences[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)[0]
+print(json.dumps({{"text": text, "module": type(model).__module__,
+                  "ours_importable": any(m.split(".")[0] in OURS for m in sys.modules)}}))
+"""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(HF_HUB_OFFLINE="1", HF_MODULES_CACHE=str(tmp_path / "modules"))
+    result = subprocess.run([sys.executable, "-I", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    info = json.loads(result.stdout.strip().splitlines()[-1])
+    assert info["ours_importable"] is False and info["module"].startswith("transformers_modules.")
+    assert len(info["text"].split()) >= 3
+    audio, rate = sf.read(tmp_path / "answer.wav")
+    assert audio.size / rate > 0.3 and np.abs(audio).max() > 0.01
