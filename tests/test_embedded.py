@@ -127,7 +127,10 @@ def test_published_embedded_model_loads_with_remote_code_and_speaks(tmp_path):
 
     folder = embedded.assemble_default()
     out = tmp_path / "dry-run"
-    code, _, stderr = run_cli("push", "model", str(folder), "--repo-id", "example/llama-omni-tiny", "--dry-run", str(out))
+    code, _, stderr = run_cli(
+        "push", "model", str(folder), "--repo-id", "example/llama-omni-tiny", "--dry-run", str(out),
+        "--base-model", "openai/whisper-base", "--base-model", "HuggingFaceTB/SmolLM2-135M-Instruct",
+    )  # fmt: skip
     assert code == 0, stderr
     question = embedded.demo_question(tmp_path / "question.wav")
     script = BLOCKER + f"""
