@@ -26,7 +26,7 @@ from evaluation.judge import (
 )
 from evaluation.metrics import asr_error_rates, metric_path
 from tests.tiny_components import make_speech
-from tests.tiny_models import tiny_model_and_processor, tiny_vocoder
+from tests.tiny_models import write_tiny_model_folder
 
 # ----------------------------------------------------------------------------------------------------------------------
 # Metric modules (evaluate.load by path)
@@ -342,17 +342,6 @@ def test_pop_sentences_and_long_clip_split():
 # ----------------------------------------------------------------------------------------------------------------------
 
 
-def write_tiny_model_folder(folder: Path) -> Path:
-    """A tiny random LLaMA-Omni folder with a unit vocoder in `vocoder/`."""
-    model, processor = tiny_model_and_processor()
-    with torch.no_grad():  # louder speech embeddings: the random model's answers then depend on the question
-        model.model.speech_adaptor.linear2.weight.mul_(10)
-    model.save_pretrained(folder)
-    processor.save_pretrained(folder)
-    tiny_vocoder(unit_vocab_size=model.config.unit_vocab_size).save_pretrained(folder / "vocoder")
-    return folder
-
-
 TIMING_KEYS = ("ttfa_s", "ttft_s", "total_s", "decoding_s", "asr_s", "rtf", "ratio")
 
 
@@ -368,7 +357,7 @@ def test_evaluate_command_end_to_end(tmp_path, capsys):
     second_question = "What is the capital city of Iceland?"  # the 2nd held-out question: its judge never complies
 
     def run(out: Path, url: str, *extra: str) -> dict:
-        argv = ["evaluate", "--model", str(folder), "--eval-set", "heldout", "--limit", "2", "--omega", "10,20",
+        argv = ["evaluate", "--model", str(folder), "--eval-set", "heldout", "--limit", "3", "--omega", "10,20",
                 "--asr", "whisper-tiny.en", "--judge", url, "--judge-model", "scripted", "--judge-retries", "1",
                 "--max-new-tokens", "16", "--min-new-tokens", "12", "--output-dir", str(out), "--no-progress", *extra]
         assert main(argv) == 0
@@ -383,7 +372,7 @@ def test_evaluate_command_end_to_end(tmp_path, capsys):
 
     out = tmp_path / "run1"
     report = load_eval_report(out / "evaluation.json")  # the schema the model card reads
-    assert report.eval_set.num_examples == 2 and [w for w, _ in report.per_omega] == [10, 20]
+    assert report.eval_set.num_examples == 3 and [w for w, _ in report.per_omega] == [10, 20]
     metrics = first["metrics"]
     expected = {"ttfa_s", "ttft_s", "lagging_words", "asr_wer", "asr_cer", "distillmos", "dnsmos", "decoding_s_s2tif",
                 "decoding_s_s2sif", "rtf", "cascade_ttfa_s", "cascade_total_s", "cascade_asr_wer",
@@ -400,12 +389,12 @@ def test_evaluate_command_end_to_end(tmp_path, capsys):
 
     # the judge: malformed replies were retried, then counted (never dropped)
     examples = [json.loads(line) for line in (out / "examples.jsonl").read_text().splitlines()]
-    assert len(examples) == 2
+    assert len(examples) == 3
     graded = [(e["question"], j) for e in examples for j in e["judge"].values()]
     bad = [j for q, j in graded if q == second_question and j["attempts"]]
     assert bad and all(j["content"] is None and j["attempts"] == 2 and j["error"] for j in bad)
     assert all(j["content"] == 3 and j["style"] == 4 for q, j in graded if q != second_question and j["attempts"])
-    assert metrics["judge_malformed"] == len(bad) and metrics["judge_scored"] + len(bad) == 8
+    assert metrics["judge_malformed"] == len(bad) and metrics["judge_scored"] + len(bad) == 12
 
     # reproducible: a second run from scratch gives the same non-timing figures; a resumed run reuses every item
     def same_settings(values: dict) -> dict:

@@ -30,7 +30,7 @@ import soundfile as sf
 import torch
 
 from tests.tiny_components import make_speech
-from tests.tiny_models import tiny_model_and_processor, tiny_vocoder
+from tests.tiny_models import write_tiny_model_folder
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 APP_PATH = REPO_ROOT / "space" / "app.py"
@@ -55,17 +55,6 @@ def load_space_app() -> ModuleType:
         sys.modules[name] = module
         spec.loader.exec_module(module)
     return sys.modules[name]
-
-
-def write_tiny_model_folder(folder: Path) -> Path:
-    """A tiny random LLaMA-Omni folder: model, processor, and a unit vocoder in `vocoder/` (the default vocoder)."""
-    model, processor = tiny_model_and_processor()
-    with torch.no_grad():  # louder speech embeddings: the random model's answers then depend on the question
-        model.model.speech_adaptor.linear2.weight.mul_(10)
-    model.save_pretrained(folder)
-    processor.save_pretrained(folder)
-    tiny_vocoder(unit_vocab_size=model.config.unit_vocab_size).save_pretrained(folder / "vocoder")
-    return folder
 
 
 def free_port() -> int:

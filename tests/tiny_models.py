@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 from modeling_llama_omni import LlamaOmniConfig, LlamaOmniForConditionalGeneration
@@ -179,3 +181,14 @@ def tiny_vocoder(seed: int = 0, unit_vocab_size: int = 20, scaled: bool = True):
         with torch.no_grad():
             scale_like_trained(vocoder, seed=seed)
     return vocoder
+
+
+def write_tiny_model_folder(folder: Path) -> Path:
+    """A tiny random LLaMA-Omni folder: model, processor, and a unit vocoder in `vocoder/` (the default vocoder)."""
+    model, processor = tiny_model_and_processor()
+    with torch.no_grad():  # louder speech embeddings: the random model's answers then depend on the question
+        model.model.speech_adaptor.linear2.weight.mul_(10)
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    tiny_vocoder(unit_vocab_size=model.config.unit_vocab_size).save_pretrained(folder / "vocoder")
+    return folder
