@@ -10,7 +10,10 @@ Measures, and writes to `benchmarks/results/streaming.json` and `streaming.md`:
 2. total time of text + speech generation against text-only generation of the same answer;
 3. speech-decoder cost per text token at positions 10, 100 and 400, for our incremental decoder (KV cache over
    the upsampled frames) and for the original's full-prefix re-run (implemented here only, as the baseline);
-4. the real-time factor of the real-size unit vocoder.
+4. the real-time factor of the real-size unit vocoder;
+5. with the shipped embedded default llama-omni-tiny (trained weights, when they are installed): text-only
+   generate() against model.stream() with units and with audio, on its bundled spoken question; and generation
+   in a background thread (what model.stream does) with and without `release_openmp_threads()`.
 
 The model of (1) and (2) has the shapes of the embedded default (SmolLM2-135M-sized Llama LLM, Whisper-base-sized
 encoder, 2-layer CTC decoder, real-size CodeHiFiGAN vocoder) with RANDOM weights: timings are real, but what a
@@ -41,6 +44,7 @@ from modeling_llama_omni import (  # noqa: E402
     UnitVocoder,
     UnitVocoderConfig,
     ctc_greedy_collapse,
+    release_openmp_threads,
 )
 from modeling_llama_omni.modeling_llama_omni import LlamaOmniCTCSpeechDecoder  # noqa: E402
 
@@ -131,6 +135,7 @@ def measure_ttfa(model, vocoder, inputs, omega, max_new_tokens: int) -> dict:
         target=model.generate,
         kwargs=dict(streamer=streamer, max_new_tokens=max_new_tokens, eos_token_id=None, **SAMPLING, **inputs),
     )
+    release_openmp_threads()  # as model.stream does
     thread.start()
     for _text, audio in streamer:
         if ttfa is None and audio.size:
@@ -257,6 +262,63 @@ def measure_vocoder_rtf(vocoder, seconds_list: list[float], repeats: int) -> lis
     return results
 
 
+def measure_embedded(max_new_tokens: int, repeats: int) -> dict | None:
+    """The shipped llama-omni-tiny (None when its weights are not installed): text only vs streaming, greedy, a fixed
+    answer length; and text-only generation in the main thread, in a thread, and in a thread after
+    `release_openmp_threads()` in the caller (the OpenMP pool effect)."""
+    import threading
+
+    from modeling_llama_omni import embedded, release_openmp_threads, stream_generate
+
+    try:
+        model, processor = embedded.load_default(device="cpu", dtype="float32")
+    except embedded.EmbeddedModelError as error:
+        print(f"skipping the embedded model: {error}", flush=True)
+        return None
+    inputs = processor(audio=str(embedded.demo_question()), return_tensors="pt")
+    kwargs = dict(max_new_tokens=max_new_tokens, min_new_tokens=max_new_tokens, do_sample=False, **inputs)
+    vocoder = model.default_vocoder()
+
+    def in_thread(release: bool):
+        def run():
+            thread = threading.Thread(target=model.generate, kwargs=kwargs)
+            if release:
+                release_openmp_threads()
+            else:
+                torch.randn(256, 256) @ torch.randn(256, 256)  # what the caller's own torch work leaves: a pool
+            thread.start()
+            thread.join()
+        return run
+
+    def drain(iterator):
+        for _ in iterator:
+            pass
+
+    runs = {
+        "text_only_s": lambda: model.generate(**kwargs),
+        "text_and_units_s": lambda: drain(stream_generate(model, processor, vocoder=None, **kwargs)),
+        "text_units_audio_s": lambda: drain(stream_generate(model, processor, vocoder=vocoder, chunk_size=10,
+                                                            **kwargs)),
+        "thread_text_only_s": in_thread(release=False),
+        "thread_text_only_released_s": in_thread(release=True),
+    }
+    times = {}
+    for name, fn in runs.items():
+        fn()  # warm-up
+        samples = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            fn()
+            samples.append(time.perf_counter() - start)
+        times[name] = statistics.median(samples)
+    times["ratio_text_and_units"] = times["text_and_units_s"] / times["text_only_s"]
+    times["ratio_text_units_audio"] = times["text_units_audio_s"] / times["text_only_s"]
+    times["ratio_thread"] = times["thread_text_only_s"] / times["text_only_s"]
+    times["ratio_thread_released"] = times["thread_text_only_released_s"] / times["text_only_s"]
+    times["answer_tokens"] = max_new_tokens
+    return times
+
+
 def to_markdown(report: dict) -> str:
     lines = ["# Streaming benchmark", "", f"Machine: {report['machine']}", "", report["model_note"], ""]
     rates = [row["units"] / row["answer_tokens"] for row in report["ttfa"] if row["answer_tokens"]]
@@ -283,6 +345,17 @@ def to_markdown(report: dict) -> str:
               "| audio (s) | compute (s) | RTF |", "|---|---|---|"]
     for row in report["vocoder_rtf"]:
         lines.append(f"| {row['audio_s']:.1f} | {row['compute_s']:.3f} | {row['rtf']:.3f} |")
+    e = report.get("embedded")
+    if e:
+        lines += ["", "## The shipped llama-omni-tiny: total time, text + speech vs text only", "",
+                  f"Its bundled spoken question, greedy, {e['answer_tokens']} answer tokens: text only "
+                  f"{e['text_only_s']:.2f} s; text + units {e['text_and_units_s']:.2f} s "
+                  f"(x{e['ratio_text_and_units']:.2f}); text + units + audio (Omega = 10) "
+                  f"{e['text_units_audio_s']:.2f} s (x{e['ratio_text_units_audio']:.2f}).", "",
+                  "Text-only generation in a background thread, as model.stream runs it, after the caller's thread "
+                  f"ran torch kernels: {e['thread_text_only_s']:.2f} s (x{e['ratio_thread']:.2f} the main thread's); "
+                  f"after `release_openmp_threads()` in the caller (what model.stream does): "
+                  f"{e['thread_text_only_released_s']:.2f} s (x{e['ratio_thread_released']:.2f})."]
     return "\n".join(lines) + "\n"
 
 
@@ -329,6 +402,9 @@ def main(argv: list[str] | None = None) -> dict:
                                                   full_prefix_repeats=repeats)
     print("vocoder RTF...", flush=True)
     report["vocoder_rtf"] = measure_vocoder_rtf(vocoder, [2.0, 5.0] if args.quick else [2.0, 5.0, 10.0], repeats)
+
+    print("the shipped embedded model...", flush=True)
+    report["embedded"] = measure_embedded(max_new_tokens=40 if args.quick else 100, repeats=repeats)
 
     os.makedirs(args.out, exist_ok=True)
     suffix = "_quick" if args.quick else ""

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from modeling_llama_omni.streaming_llama_omni import release_openmp_threads
+
 _SENTENCE_END = re.compile(r"(?<=[.!?;:])[\"')\]]*\s+")
 
 
@@ -88,6 +90,7 @@ class CascadeBaseline:
                 streamer.end()
 
         thread = threading.Thread(target=run, name="cascade-generate", daemon=True)
+        release_openmp_threads()  # as model.stream does: the ASR above ran torch kernels in this thread
         thread.start()
         text, buffer, pieces, unspoken = "", "", [], []
         ttft = ttfa = None

@@ -31,7 +31,7 @@ from .modeling_omni2_decoder import (
     read_write_layout,
 )
 from .modeling_unit_vocoder import UnitVocoder, UnitVocoderOutput, UnitVocoderStream
-from .streaming_llama_omni import AudioStreamer, SpeechUnitVocoder, stream_generate
+from .streaming_llama_omni import AudioStreamer, SpeechUnitVocoder, release_openmp_threads, stream_generate
 
 AutoConfig.register(LlamaOmniConfig.model_type, LlamaOmniConfig, exist_ok=True)
 AutoModel.register(LlamaOmniConfig, LlamaOmniForConditionalGeneration, exist_ok=True)
@@ -64,6 +64,7 @@ __all__ = [
     "SpeechUnitVocoder",
     "AudioStreamer",
     "stream_generate",
+    "release_openmp_threads",
     "ctc_greedy_collapse",
     "write_remote_code",
 ]

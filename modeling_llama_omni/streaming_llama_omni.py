@@ -23,7 +23,10 @@ This file imports only torch, numpy and transformers, so that it can be copied i
 
 from __future__ import annotations
 
+import ctypes
 import math
+import os
+import re
 import threading
 from collections.abc import Iterator
 from queue import Empty, Queue
@@ -253,6 +256,56 @@ class AudioStreamer(BaseStreamer):
         return item
 
 
+_GOMP_PAUSE: Any = None  # omp_pause_resource_all of the loaded GNU OpenMP runtime, False when there is none
+
+
+def _gomp_pause_function() -> Any:
+    """`omp_pause_resource_all` of the GNU OpenMP runtime (libgomp) this process has loaded, or False."""
+    global _GOMP_PAUSE
+    if _GOMP_PAUSE is None:
+        _GOMP_PAUSE = False
+        nowait = getattr(os, "RTLD_NOLOAD", None)
+        if nowait is not None and os.path.exists("/proc/self/maps") and torch.backends.openmp.is_available():
+            with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
+                paths = sorted({m.group(0) for m in re.finditer(r"/\S*/libgomp[^/\s]*\.so[^/\s]*", maps.read())})
+            for path in paths:
+                try:  # RTLD_NOLOAD: the runtime torch already uses, never a new one
+                    library = ctypes.CDLL(path, mode=nowait | os.RTLD_LAZY)
+                    function = library.omp_pause_resource_all
+                except (OSError, AttributeError):
+                    continue
+                function.argtypes, function.restype = [ctypes.c_int], ctypes.c_int
+                _GOMP_PAUSE = function
+                break
+    return _GOMP_PAUSE
+
+
+def release_openmp_threads() -> bool:
+    """
+    Frees the OpenMP worker threads of the calling thread (GNU OpenMP only; elsewhere it does nothing).
+
+    PyTorch's CPU kernels run on OpenMP (libgomp in the Linux wheels). libgomp keeps a pool of worker threads per
+    thread that ran a parallel kernel, and once its pools hold more threads than the machine has CPUs it stops
+    letting idle workers spin and puts them to sleep after every kernel. A model that decodes token by token in a
+    background thread (what `stream_generate` does) after the caller's thread ran any torch kernel (loading the
+    model, computing the input features) then pays a wake-up on every small kernel: on a 2-core CPU generation
+    in the background thread took twice as long as in the main thread (see `benchmarks/streaming.py`). Releasing
+    the caller's pool before starting the background thread restores the speed; the caller's thread gets a new
+    pool the next time it runs a parallel kernel.
+
+    Only libgomp is touched, because its pause is per thread (`omp_pause_resource_all(omp_pause_soft)` on the
+    calling thread's pool); Intel's and LLVM's runtimes pause every thread, which is unsafe while another thread
+    computes.
+
+    Returns:
+        whether a pool was released (False: no GNU OpenMP runtime, or called inside a parallel region).
+    """
+    function = _gomp_pause_function()
+    if not function:
+        return False
+    return function(1) == 0  # omp_pause_soft
+
+
 def stream_generate(
     model: Any,
     tokenizer: Any,
@@ -290,6 +343,7 @@ def stream_generate(
             streamer.put_error(error)
 
     thread = threading.Thread(target=run, name="llama-omni-generate", daemon=True)
+    release_openmp_threads()  # generation runs in the thread: see release_openmp_threads
     thread.start()
     try:
         yield from streamer
@@ -298,4 +352,11 @@ def stream_generate(
         thread.join(timeout=join_timeout)
 
 
-__all__ = ["AudioStreamer", "SpeechUnitVocoder", "SpeechUnitVocoderStream", "StopOnEvent", "stream_generate"]
+__all__ = [
+    "AudioStreamer",
+    "SpeechUnitVocoder",
+    "SpeechUnitVocoderStream",
+    "StopOnEvent",
+    "release_openmp_threads",
+    "stream_generate",
+]

@@ -836,6 +836,11 @@ def launch(
         The running `gr.Blocks` (its `chat` attribute is the `OmniChat`).
     """
     model, processor, name = load_model(model_id, device=device, dtype=dtype)
+    # Loading ran torch kernels in this thread; answers are generated in other threads, which run at full speed
+    # only once this thread's OpenMP workers are gone (see modeling_llama_omni's release_openmp_threads).
+    release = getattr(sys.modules.get(type(model).__module__), "release_openmp_threads", None)
+    if release is not None:
+        release()
     chat = OmniChat(model, processor, max_history_turns=max_history_turns)
     demo = build_demo(chat, model_name=name, settings=settings, concurrency_limit=concurrency_limit)
     demo.queue(default_concurrency_limit=concurrency_limit, max_size=max_queue_size)

@@ -93,7 +93,7 @@ def test_saved_folder_has_code_and_auto_map(saved):
 def test_remote_code_files_import_only_each_other_and_transformers(saved):
     _, _, folder, _ = saved
     allowed = {"torch", "transformers", "numpy", "__future__", "json", "os", "re", "math", "shutil", "dataclasses",
-               "collections", "typing", "threading", "queue", "copy"}
+               "collections", "typing", "threading", "queue", "copy", "ctypes"}
     for name in ("configuration_llama_omni.py", "modeling_llama_omni.py", "processing_llama_omni.py",
                  "streaming_llama_omni.py", "configuration_unit_vocoder.py", "modeling_unit_vocoder.py",
                  "modeling_omni2_decoder.py"):

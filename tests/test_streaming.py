@@ -201,3 +201,27 @@ def test_first_audio_comes_before_the_text_is_complete(model_and_processor):
             text_before_first_audio = total_text
     assert text_before_first_audio is not None
     assert len(text_before_first_audio) < len(total_text)
+
+
+def test_release_openmp_threads_is_harmless(model_and_processor):
+    """`stream_generate` releases the caller's GNU OpenMP workers before generating in its thread (the speed-up is
+    measured in benchmarks/streaming.py). The release must change no result, and the pool must come back."""
+    import os
+
+    from modeling_llama_omni import release_openmp_threads
+
+    model, processor = model_and_processor
+    a = torch.randn(256, 256)
+    before = a @ a  # a parallel kernel: this thread now has a pool
+    released = release_openmp_threads()
+    assert isinstance(released, bool)
+    if os.path.exists("/proc/self/maps") and torch.backends.openmp.is_available():
+        with open("/proc/self/maps") as maps:
+            if "libgomp" in maps.read():
+                assert released  # found the runtime torch uses, and released this thread's pool
+    assert torch.equal(a @ a, before)
+    inputs = _inputs(processor, 1.0, seed=3)
+    expected = model.generate(**inputs, max_new_tokens=8, do_sample=False)
+    text = "".join(t for t, _ in model.stream(processor, max_new_tokens=8, do_sample=False, **inputs))
+    prompt_length = inputs["input_ids"].shape[1]
+    assert text == processor.batch_decode(expected[:, prompt_length:], skip_special_tokens=True)[0]
