@@ -154,6 +154,20 @@ def measure_ttfa(model, vocoder, inputs, omega, max_new_tokens: int) -> dict:
     }
 
 
+def median_times(runs: dict, repeats: int) -> dict[str, float]:
+    """`{name: median wall seconds of fn() over repeats runs, after one warm-up run}` for each `name: fn`."""
+    times = {}
+    for name, fn in runs.items():
+        fn()  # warm-up
+        samples = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            fn()
+            samples.append(time.perf_counter() - start)
+        times[name] = statistics.median(samples)
+    return times
+
+
 def measure_total_time(model, vocoder, inputs, max_new_tokens: int, repeats: int) -> dict:
     """Text-only generate() vs streaming text + units, vs streaming text + units + audio."""
 
@@ -173,15 +187,8 @@ def measure_total_time(model, vocoder, inputs, max_new_tokens: int, repeats: int
                               eos_token_id=None, **SAMPLING, **inputs):
             pass
 
-    times = {}
-    for name, fn in (("text_only_s", text_only), ("text_and_units_s", with_units), ("text_units_audio_s", with_audio)):
-        fn()  # warm-up
-        runs = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            fn()
-            runs.append(time.perf_counter() - start)
-        times[name] = statistics.median(runs)
+    times = median_times({"text_only_s": text_only, "text_and_units_s": with_units, "text_units_audio_s": with_audio},
+                         repeats)
     times["ratio_text_and_units"] = times["text_and_units_s"] / times["text_only_s"]
     times["ratio_text_units_audio"] = times["text_units_audio_s"] / times["text_only_s"]
     times["answer_tokens"] = max_new_tokens
@@ -302,15 +309,7 @@ def measure_embedded(max_new_tokens: int, repeats: int) -> dict | None:
         "thread_text_only_s": in_thread(release=False),
         "thread_text_only_released_s": in_thread(release=True),
     }
-    times = {}
-    for name, fn in runs.items():
-        fn()  # warm-up
-        samples = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            fn()
-            samples.append(time.perf_counter() - start)
-        times[name] = statistics.median(samples)
+    times = median_times(runs, repeats)
     times["ratio_text_and_units"] = times["text_and_units_s"] / times["text_only_s"]
     times["ratio_text_units_audio"] = times["text_units_audio_s"] / times["text_only_s"]
     times["ratio_thread"] = times["thread_text_only_s"] / times["text_only_s"]
