@@ -1226,8 +1226,12 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
         num_new = len(states)
         answers = sequences[:, sequences.shape[1] - num_new :]
         lengths = torch.full((sequences.shape[0],), num_new, dtype=torch.long)
-        eos = self.generation_config.eos_token_id
-        eos_ids = torch.tensor([] if eos is None else ([eos] if isinstance(eos, int) else list(eos)))
+        # Each answer ends at its first EOS: the call's eos_token_id when given (None: no EOS), else the config's.
+        if "eos_token_id" in kwargs:
+            eos = kwargs["eos_token_id"]
+        else:
+            eos = (kwargs.get("generation_config") or self.generation_config).eos_token_id
+        eos_ids = torch.as_tensor([] if eos is None else eos, dtype=torch.long).reshape(-1).cpu()
         if num_new and eos_ids.numel():
             is_eos = torch.isin(answers.cpu(), eos_ids)
             has_eos = is_eos.any(-1)

@@ -89,6 +89,31 @@ def test_return_audio_cuts_each_sample_at_its_first_eos(model_and_processor):
     assert out.waveforms is None
 
 
+def test_return_audio_ends_each_answer_at_the_calls_own_eos(model_and_processor):
+    """A call-level `eos_token_id` (not the config's): a sample that stops early gets no units for its padding."""
+    model, processor = model_and_processor
+    inputs = processor(audio=[make_speech(1.0), make_speech(2.0, seed=1)], sampling_rate=16000,
+                       text=[processor.default_prompt()] * 2, padding_side="left")
+    sampling = dict(max_new_tokens=12, do_sample=True, top_k=0, temperature=1.0)  # two different answers
+    torch.manual_seed(0)
+    first = model.generate(**inputs, eos_token_id=None, **sampling)
+    start = inputs["input_ids"].shape[1]
+    answers = first[:, start:].tolist()
+    config_eos = model.generation_config.eos_token_id
+    eos = next(t for j, t in enumerate(answers[0]) if j >= 2 and t not in answers[1] + answers[0][:j]
+               + [0, config_eos])  # sample 0 stops after j + 1 tokens, sample 1 runs to the end
+    torch.manual_seed(0)
+    out = model.generate(**inputs, eos_token_id=eos, pad_token_id=0, return_audio=True, **sampling)
+    states = []
+    torch.manual_seed(0)
+    model.generate(**inputs, eos_token_id=eos, pad_token_id=0, speech_state_callback=states.append, **sampling)
+    hidden = torch.stack(states, dim=1)
+    stop = answers[0].index(eos) + 1
+    assert out.sequences.shape[1] - start == 12 and out.sequences[0, start + stop :].eq(0).all()
+    assert out.units[0].tolist() == model.predict_units(hidden[:1, :stop])[0].tolist()
+    assert out.units[1].tolist() == model.predict_units(hidden[1:2])[0].tolist()
+
+
 def test_stream_yields_before_generation_ends_and_stops_when_the_caller_breaks(model_and_processor):
     model, processor = model_and_processor
     inputs = _inputs(processor, 1.0, 0)
