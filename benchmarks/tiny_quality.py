@@ -80,7 +80,6 @@ def run(model_dir: str | None = None, omega: int = 10, limit: int | None = None,
 
     from modeling_llama_omni.embedded import WEIGHTS_DIR
     from modeling_llama_omni.offline_sources import transcribe, whisper_base
-    from processing.processing_llama_omni import SAMPLING_RATE, load_audio
     from processing.tts import get_voice
     from processing.unit_extractor import UnitExtractor
     from trainers.chat import answer, load_model
@@ -94,13 +93,13 @@ def run(model_dir: str | None = None, omega: int = 10, limit: int | None = None,
     questions = heldout_questions()
     if limit is not None:
         questions = questions[:limit]
-    inputs = [{"kind": "heldout", **q, "audio": {"array": np.asarray(voice.synthesize(q["instruction"]), dtype=np.float32),
-                                                   "sampling_rate": voice.sampling_rate}}
+    inputs = [{"kind": "heldout", **q,
+               "audio": {"array": np.asarray(voice.synthesize(q["instruction"]), dtype=np.float32),
+                         "sampling_rate": voice.sampling_rate}}
               for q in tqdm(questions, desc=f"speaking the questions ({HELDOUT_VOICE})", disable=not progress)]
     for path in sorted(p for p in glob.glob(ALSA_CLIPS) if Path(p).stem != "Noise"):  # Noise.wav is no speech
         inputs.append({"kind": "alsa", "id": os.path.basename(path), "instruction": Path(path).stem.replace("_", " "),
-                       "category": "recorded", "answer": None,
-                       "audio": {"array": load_audio(path), "sampling_rate": SAMPLING_RATE}})
+                       "category": "recorded", "answer": None, "audio": path})  # the processor reads the file
 
     # warm-up (first-call costs are not what a visitor of a running server pays)
     answer(model, processor, inputs[0]["audio"], chunk_size=omega, max_new_tokens=8, do_sample=False)

@@ -322,7 +322,11 @@ def test_a_cancelled_request_frees_its_generation_thread(space, client, audio_fi
     assert time.monotonic() - cancelled_at < 5
     # nothing of that generation is left (its streamer holds the speech decoder's cache and the vocoder stream)
     # type(o), not isinstance: gc.get_objects() can hold weak proxies whose referent is gone (isinstance raises)
-    wait_until(lambda: (gc.collect(), not [o for o in gc.get_objects() if issubclass(type(o), AudioStreamer)])[1], 10, 0.2)
+    def no_streamer_left() -> bool:
+        gc.collect()
+        return not [o for o in gc.get_objects() if issubclass(type(o), AudioStreamer)]
+
+    wait_until(no_streamer_left, 10, 0.2)
 
 
 def test_a_visitor_who_leaves_ends_their_generation(space, audio_files):
