@@ -360,6 +360,29 @@ def test_trl_fused_loss_is_the_models_text_loss(tmp_path):
     assert float(trl_noise) != float(trl_loss)
 
 
+def test_cached_prompt_prefix_gives_the_same_loss_and_adaptor_gradients(tmp_path):
+    """cache_prompt_prefix: the shared system-prompt prefix runs once, its KV is reused; loss and gradients match."""
+    model, processor = tiny_model_and_processor()
+    args = dict(output_dir=str(tmp_path), llm_mode="frozen", **COMMON)
+    plain = LlamaOmniStage1Trainer(model, Stage1Config(**args), train_dataset=make_dataset(2), processor=processor)
+    cached = LlamaOmniStage1Trainer(model, Stage1Config(cache_prompt_prefix=True, **args),
+                                    train_dataset=make_dataset(2), processor=processor)
+    batch, _ = fixed_batch(processor, units=False, n=3)
+    results = []
+    for trainer in (plain, cached, cached):  # the second cached call reuses the stored prefix
+        model.zero_grad(set_to_none=True)
+        loss = trainer.compute_loss(trainer.model, dict(batch))
+        loss.backward()
+        results.append((loss.detach(), model.model.speech_adaptor.linear1.weight.grad.clone()))
+    (prefix,) = cached.prompt_prefix_cache.states
+    assert len(prefix) >= cached.prompt_prefix_cache.min_length
+    for loss, grad in results[1:]:
+        torch.testing.assert_close(loss, results[0][0], rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(grad, results[0][1], rtol=1e-4, atol=1e-7)
+    with pytest.raises(ValueError, match="cache_prompt_prefix=True needs llm_mode='frozen'"):
+        Stage1Config(output_dir=str(tmp_path), llm_mode="full", cache_prompt_prefix=True, **COMMON)
+
+
 def _losses(trainer) -> list[float]:
     return [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
 

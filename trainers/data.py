@@ -236,6 +236,76 @@ def response_state_fingerprint(model: torch.nn.Module, encoder: Any, dtype: torc
     return h.hexdigest()[:16]
 
 
+class SharedPrefixCache:
+    """
+    The key/value states of a frozen LLM for the text prefix that every row of a batch shares (the system prompt and
+    the start of the user turn, up to the speech), computed once and reused: `apply(model, inputs)` cuts the prefix
+    off `input_ids` (and `labels`) and passes its states as `past_key_values`, expanded to the batch. The attention
+    mask keeps its full length and the positions continue after the prefix, so the outputs for the remaining
+    positions, the loss and the gradients of everything before the LLM are those of the full sequences.
+
+    Only valid while the LLM does not change (stage 1 with a frozen LLM, stage 2's caching pass).
+
+    Args:
+        min_length: the shortest shared prefix worth caching (tokens); shorter ones are left in place.
+        max_entries: distinct prefixes kept (the oldest is dropped).
+    """
+
+    def __init__(self, min_length: int = 8, max_entries: int = 4):
+        self.min_length = min_length
+        self.max_entries = max_entries
+        self.states: dict[tuple[int, ...], list[tuple[torch.Tensor, torch.Tensor]]] = {}
+
+    def shared_length(self, model: torch.nn.Module, inputs: dict[str, Any]) -> int:
+        """Length of the prefix shared by all rows: same tokens, unpadded, unlabelled, no speech placeholder
+        (0 when shorter than `min_length`); at least one position is always left."""
+        input_ids, mask = inputs["input_ids"], inputs.get("attention_mask")
+        first = input_ids[0]
+        shared = (input_ids == first[None]).all(0) & (first != model.config.speech_token_id)
+        if mask is not None:
+            shared &= (mask == 1).all(0)
+        if inputs.get("labels") is not None:
+            shared &= (inputs["labels"] == IGNORE_INDEX).all(0)
+        length = min(int(shared.long().cumprod(0).sum()), input_ids.shape[1] - 1)
+        return length if length >= self.min_length else 0
+
+    def apply(self, model: torch.nn.Module, inputs: dict[str, Any]) -> dict[str, Any]:
+        """`inputs` (a collated batch for `model`, a `LlamaOmniForConditionalGeneration`) without the shared
+        prefix, with its states as `past_key_values`; `inputs` unchanged when there is no such prefix.
+
+        Raises:
+            ValueError: the LLM's parameters require gradients (its states would change at every step).
+        """
+        from transformers import DynamicCache
+
+        if inputs.get("past_key_values") is not None or inputs["input_ids"].shape[1] < 2:
+            return inputs
+        length = self.shared_length(model, inputs)
+        if not length:
+            return inputs
+        input_ids = inputs["input_ids"]
+        key = tuple(input_ids[0, :length].tolist())
+        states = self.states.get(key)
+        if states is None:
+            language_model = model.model.language_model
+            if any(p.requires_grad for p in language_model.parameters()):
+                raise ValueError("a shared-prefix cache needs a frozen LLM; its parameters require gradients")
+            with torch.no_grad():
+                cache = language_model(input_ids=input_ids[:1, :length], use_cache=True).past_key_values
+            states = [(layer.keys, layer.values) for layer in cache.layers]
+            if len(self.states) >= self.max_entries:
+                self.states.pop(next(iter(self.states)))
+            self.states[key] = states
+        batch = input_ids.shape[0]
+        past = DynamicCache()
+        for index, (keys, values) in enumerate(states):
+            past.update(keys.expand(batch, -1, -1, -1), values.expand(batch, -1, -1, -1), index)
+        out = {**inputs, "input_ids": input_ids[:, length:], "past_key_values": past}
+        if inputs.get("labels") is not None:
+            out["labels"] = inputs["labels"][:, length:]
+        return out
+
+
 class ResponseStateCache(EncoderOutputCache):
     """
     Stage 2's cache of the frozen model's outputs: per example id, the LLM hidden states that predicted each response
@@ -305,12 +375,14 @@ class ResponseStateCache(EncoderOutputCache):
         todo = [i for i in range(process_index, len(ids), num_processes) if ids[i] not in self]
         written = 0
         bar = tqdm(total=len(todo), desc="caching LLM response states", disable=not progress or process_index != 0)
+        prefix_cache = SharedPrefixCache()  # the frozen LLM runs the system prompt once
         for start in range(0, len(todo), batch_size):
             rows = [dataset[i] for i in todo[start : start + batch_size]]
             batch = collator(rows)
             units = batch.pop("unit_labels")
             batch = {k: (v.to(param.device, param.dtype) if torch.is_floating_point(v) else v.to(param.device))
                      for k, v in batch.items()}
+            batch = prefix_cache.apply(model, batch)
             labels = batch.pop("labels")
             hidden = model.model(**batch, use_cache=False).last_hidden_state
             states, lengths = model._response_states(hidden, labels)

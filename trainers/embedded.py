@@ -11,9 +11,11 @@ Steps (each one resumable and skipped when its output is complete; `--steps` pic
 3. `vocoder`: the latent front-end unit vocoder in front of joe's frozen VITS decoder, trained on joe speaking the
    training responses, with the data's own unit extractor (trainers/recipes/embedded/vocoder.yaml).
 4. `init`: the untrained model: Whisper-base encoder + SmolLM2-135M-Instruct + fresh adaptor and speech decoder.
-5. `stage1`: the adaptor learns to make the frozen LLM answer the spoken question as it answers the written one.
-6. `stage2`: the CTC speech decoder learns the response units from the LLM's hidden states.
-7. `export`: the trained parts (adaptor, speech decoder, vocoder front-end) and a manifest into
+5. `warmup`: the adaptor learns to spell the spoken question in the LLM's token embeddings (a CTC loss on cosine
+   similarities, trainers/adaptor_warmup.py): a dense target ~50x cheaper per example than stage 1's.
+6. `stage1`: the adaptor learns to make the frozen LLM answer the spoken question as it answers the written one.
+7. `stage2`: the CTC speech decoder learns the response units from the LLM's hidden states.
+8. `export`: the trained parts (adaptor, speech decoder, vocoder front-end) and a manifest into
    modeling_llama_omni/llama_omni_tiny/, which `modeling_llama_omni.embedded.assemble_default()` reads.
 
     llama-omni build-default                   # all steps but `voices` (about 2 hours on 2 CPU cores)
@@ -35,10 +37,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 RECIPES = Path(__file__).resolve().parent / "recipes" / "embedded"
 DATA_RECIPE = ROOT / "processing" / "recipes" / "instructs2s_embedded.yaml"
-STEPS = ("data", "voices", "vocoder", "init", "stage1", "stage2", "export")
+STEPS = ("data", "voices", "vocoder", "init", "warmup", "stage1", "stage2", "export")
 # `voices` is optional: with a CPU budget of ~40 minutes, stage 1 sees about one epoch of the base set anyway.
-DEFAULT_STEPS = ("data", "vocoder", "init", "stage1", "stage2", "export")
+DEFAULT_STEPS = ("data", "vocoder", "init", "warmup", "stage1", "stage2", "export")
 DONE = "DONE.json"
+# one encoder-output cache for the warm-up, stage 1 and stage 2 (the encoder is frozen and the same in all three)
+ENCODER_CACHE = "encoder_cache"
 # The voices of the training instructions; flite:awb is held out for the evaluation.
 TRAIN_VOICES = ("flite:kal16", "flite:rms", "flite:slt", "espeak:en-us", "piper:joe")
 HELDOUT_VOICE = "flite:awb"
@@ -123,8 +127,9 @@ def step_voices(work: Path, copies: int = 3, seed: int = 0) -> None:
     _log(f"voices: {len(train)} -> {len(combined['train'])} training examples ({rejected} rejected clips)")
 
 
-def step_vocoder(work: Path) -> None:
-    """Trains the latent front-end vocoder on joe speaking the training responses, with the data's units."""
+def step_vocoder(work: Path, minutes: float | None = None) -> None:
+    """Trains the latent front-end vocoder on joe speaking the training responses, with the data's units
+    (`minutes`: wall-time budget, default the recipe's)."""
     import datasets
 
     from .vocoder import VocoderTrainingConfig, train_vocoder
@@ -140,7 +145,8 @@ def step_vocoder(work: Path) -> None:
     config = VocoderTrainingConfig.from_yaml(
         RECIPES / "vocoder.yaml",
         overrides={"output_dir": str(target), "capture_texts_path": str(texts),
-                   "unit_extractor_path": str(work / "data" / "unit_extractor")},
+                   "unit_extractor_path": str(work / "data" / "unit_extractor"),
+                   **({"max_time_minutes": minutes} if minutes else {})},
     )
     metrics = train_vocoder(config)
     _mark_done(target, {"metrics": metrics})
@@ -157,6 +163,24 @@ def step_init(work: Path) -> None:
     model.save_pretrained(target)
     processor.save_pretrained(target)
     _mark_done(target, {"parameters": sum(p.numel() for p in model.parameters())})
+
+
+def step_warmup(work: Path, minutes: float) -> None:
+    """The CTC warm-up of the adaptor (trainers/adaptor_warmup.py) on the training split, from `init`."""
+    import datasets
+
+    from .adaptor_warmup import AdaptorWarmupConfig, warmup_adaptor
+
+    target = work / "warmup"
+    if _done(target):
+        return
+    data = datasets.load_from_disk(str(work / "data"))
+    config = AdaptorWarmupConfig(output_dir=str(target), encoder_cache_dir=str(work / ENCODER_CACHE),
+                                 max_minutes=minutes)
+    summary = warmup_adaptor(str(work / "init"), data, config)
+    _mark_done(target, {k: v for k, v in summary.items() if k not in ("config", "log_history")})
+    _log(f"warmup: CTC loss {summary['first_ctc_loss']:.2f} -> {summary['final_ctc_loss']:.2f}, greedy CTC WER "
+         f"{summary['greedy_ctc_wer_before']} -> {summary['greedy_ctc_wer_after']}")
 
 
 class _TimeLimit:
@@ -205,7 +229,8 @@ def _train_stage(stage: str, work: Path, model_dir: Path, minutes: float, extra:
     if data is None:
         data = work / "data_voices" if stage == "stage1" and _done(work / "data_voices") else work / "data"
     argv = ["--config", str(RECIPES / f"{stage}.yaml"), "--model_name_or_path", str(model_dir),
-            "--dataset_path", str(data), "--output_dir", str(target), *extra]
+            "--dataset_path", str(data), "--output_dir", str(target),
+            "--encoder_cache_dir", str(work / ENCODER_CACHE), *extra]
     if target.is_dir() and get_last_checkpoint(str(target)):
         argv += ["--resume_from_checkpoint", "last"]
     model_args, data_args, config = parse_train_args(stage, argv)
@@ -226,6 +251,7 @@ def step_export(work: Path, weights_dir: Path | None = None) -> Path:
     training = {
         "command": "llama-omni build-default",
         "data": (_done(work / "data_voices") or {}),
+        "warmup": (_done(work / "warmup") or {}),
         "stage1": {k: v for k, v in (_done(work / "stage1") or {}).items() if k != "log_history"},
         "stage2": {k: v for k, v in (_done(work / "stage2") or {}).items() if k != "log_history"},
         "vocoder": (_done(work / "vocoder") or {}),
@@ -244,6 +270,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work-dir", default="outputs/embedded", help="where the data and checkpoints go")
     parser.add_argument("--steps", default=",".join(DEFAULT_STEPS),
                         help=f"comma-separated subset of {','.join(STEPS)} (default: all but voices)")
+    parser.add_argument("--vocoder-minutes", type=float, default=None,
+                        help="wall-time budget of the vocoder (default: trainers/recipes/embedded/vocoder.yaml's)")
+    parser.add_argument("--warmup-minutes", type=float, default=8.0, help="wall-time budget of the CTC warm-up")
     parser.add_argument("--stage1-minutes", type=float, default=30.0, help="wall-time budget of stage 1")
     parser.add_argument("--stage2-minutes", type=float, default=18.0, help="wall-time budget of stage 2")
     parser.add_argument("--stage2-examples", type=int, default=500,
@@ -267,11 +296,14 @@ def main(argv: list[str] | None = None) -> int:
         elif step == "voices":
             step_voices(work)
         elif step == "vocoder":
-            step_vocoder(work)
+            step_vocoder(work, args.vocoder_minutes)
         elif step == "init":
             step_init(work)
+        elif step == "warmup":
+            step_warmup(work, args.warmup_minutes)
         elif step == "stage1":
-            _train_stage("stage1", work, work / "init", args.stage1_minutes, [])
+            start_from = work / "warmup" if _done(work / "warmup") else work / "init"
+            _train_stage("stage1", work, start_from, args.stage1_minutes, [])
         elif step == "stage2":
             _train_stage("stage2", work, work / "stage1", args.stage2_minutes, [],
                          data=_random_subset(work, args.stage2_examples))

@@ -1,0 +1,51 @@
+# Copyright 2026 The llama-omni-hf authors. Licensed under the Apache License, Version 2.0.
+"""The CTC warm-up of the speech adaptor (trainers/adaptor_warmup.py) on a tiny model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from tests.test_trainers import make_dataset
+from tests.tiny_models import tiny_model_and_processor
+
+datasets = pytest.importorskip("datasets")
+
+from modeling_llama_omni import LlamaOmniForConditionalGeneration  # noqa: E402
+from trainers.adaptor_warmup import DONE_NAME, AdaptorWarmupConfig, warmup_adaptor  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def data():
+    # 2 s clips (20 adaptor frames of the tiny model) for 2-token transcripts
+    train = make_dataset(6)
+    return datasets.DatasetDict({"train": train, "test": make_dataset(2, seed=1)})
+
+
+def test_warmup_trains_only_the_adaptor_and_lowers_the_ctc_loss(tmp_path, data):
+    model, processor = tiny_model_and_processor(seed=0)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    config = AdaptorWarmupConfig(output_dir=str(tmp_path / "warm"), max_minutes=5, max_epochs=40, batch_size=3,
+                                 learning_rate=5e-3, warmup_steps=0, logging_steps=5, eval_examples=2)
+    summary = warmup_adaptor(model, data, config, processor=processor, progress=False)
+    assert summary["usable_examples"] > 0
+    assert summary["final_ctc_loss"] < 0.7 * summary["first_ctc_loss"], summary
+    assert set(summary["greedy_ctc_wer_after"]) >= {"train", "eval"}
+    saved = LlamaOmniForConditionalGeneration.from_pretrained(tmp_path / "warm").state_dict()
+    for name, tensor in before.items():
+        same = torch.equal(saved[name], tensor)
+        assert same != name.startswith("model.speech_adaptor."), name
+    written = json.loads((tmp_path / "warm" / DONE_NAME).read_text())
+    assert written["steps"] == summary["steps"]
+    assert (tmp_path / "warm" / "encoder_cache" / "manifest.json").is_file()
+
+
+def test_warmup_reports_missing_columns_and_bad_settings(tmp_path, data):
+    model, processor = tiny_model_and_processor(seed=0)
+    broken = datasets.DatasetDict({"train": data["train"].remove_columns(["instruction"])})
+    with pytest.raises(ValueError, match="lacks the columns \\['instruction'\\]"):
+        warmup_adaptor(model, broken, AdaptorWarmupConfig(output_dir=str(tmp_path)), processor=processor)
+    with pytest.raises(ValueError, match="batch_size must be > 0"):
+        AdaptorWarmupConfig(output_dir=str(tmp_path), batch_size=0)

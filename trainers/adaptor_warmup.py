@@ -1,0 +1,324 @@
+# Copyright 2026 The llama-omni-hf authors. Licensed under the Apache License, Version 2.0.
+"""
+A CTC warm-up of the speech adaptor against the LLM's own token embeddings, before stage 1.
+
+Stage 1 teaches the adaptor through the whole frozen LLM: one forward and backward pass of the LLM per example,
+and the only signal is the likelihood of the answer. On a CPU budget that is slow to get going (the LLM ignores the
+question for a long time). This warm-up gives the adaptor a direct, dense and ~50x cheaper target first: each
+adaptor frame is scored against every token of the LLM's input-embedding matrix by cosine similarity (plus one
+learned CTC blank), and a CTC loss asks the frames to spell the spoken question's transcript in the LLM's tokens.
+A norm term keeps the frames at the typical length of a token embedding. After it, the adaptor's frames already
+sit near the embeddings of the words spoken (with blank-like frames between them), so stage 1 starts from a
+speech prefix the LLM can partly read instead of from noise. Only the adaptor's weights are kept; the blank
+vector and the similarity scale are training-only and discarded, so the model's architecture does not change.
+(The idea of reading a speech encoder's CTC posteriors over an LLM's vocabulary as soft tokens is LegoSLM's,
+Ma et al. 2025; here CTC is only a warm-up objective.)
+
+The frozen speech encoder's outputs are cached on disk (`trainers.data.EncoderOutputCache`, shareable with stage 1
+and stage 2 through their `encoder_cache_dir`).
+
+    from trainers.adaptor_warmup import AdaptorWarmupConfig, warmup_adaptor
+    metrics = warmup_adaptor("outputs/embedded/init", dataset_dict, AdaptorWarmupConfig(output_dir="warm"))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import random
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+DONE_NAME = "warmup_summary.json"
+
+
+@dataclass
+class AdaptorWarmupConfig:
+    """
+    Settings of `warmup_adaptor`.
+
+    Parameters:
+        output_dir: where the warmed-up model folder (model + processor) and `warmup_summary.json` are written.
+        encoder_cache_dir: the encoder-output cache (default `<output_dir>/encoder_cache`).
+        speech_column / text_column / id_column: the spoken instruction, its transcript and the unique example id.
+        train_split / eval_split: splits of the dataset dict; `eval_split` (optional) is only decoded for the report.
+        max_minutes: wall-time budget; training stops at the end of the step that passes it.
+        max_epochs: upper bound on passes over the training split.
+        batch_size, learning_rate, warmup_steps, max_grad_norm: the optimisation (AdamW, linear warm-up, then
+            constant).
+        norm_weight: weight of the frame-norm term (squared relative deviation from the median embedding norm).
+        init_scale: initial cosine-similarity scale (a learned temperature, in log space).
+        eval_examples: how many examples of each split are greedily decoded for the report.
+        logging_steps: steps between log lines.
+        seed: shuffling and initialisation.
+    """
+
+    output_dir: str
+    encoder_cache_dir: str | None = None
+    speech_column: str = "speech_instruction"
+    text_column: str = "instruction"
+    id_column: str = "id"
+    train_split: str = "train"
+    eval_split: str | None = "test"
+    max_minutes: float = 8.0
+    max_epochs: int = 100
+    batch_size: int = 16
+    learning_rate: float = 1e-3
+    warmup_steps: int = 50
+    max_grad_norm: float = 1.0
+    norm_weight: float = 0.5
+    init_scale: float = 10.0
+    eval_examples: int = 64
+    logging_steps: int = 25
+    seed: int = 0
+
+    def __post_init__(self):
+        for name in ("max_minutes", "batch_size", "learning_rate", "init_scale"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        if self.max_epochs < 1 or self.eval_examples < 0 or self.warmup_steps < 0 or self.norm_weight < 0:
+            raise ValueError("max_epochs must be >= 1; eval_examples, warmup_steps and norm_weight >= 0")
+
+
+class _CTCHead(nn.Module):
+    """Cosine similarity of adaptor frames with the (fixed) token embeddings and a learned blank; the blank is the
+    last class."""
+
+    def __init__(self, embeddings: torch.Tensor, init_scale: float):
+        super().__init__()
+        self.register_buffer("tokens", F.normalize(embeddings.detach().float(), dim=-1), persistent=False)
+        self.blank = nn.Parameter(embeddings.detach().float().mean(0).clone())
+        self.log_scale = nn.Parameter(torch.tensor(math.log(init_scale)))
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        classes = torch.cat([self.tokens, F.normalize(self.blank, dim=-1)[None]], dim=0)
+        return self.log_scale.exp() * F.normalize(frames.float(), dim=-1) @ classes.T
+
+
+def _word_error_rate(references: list[str], hypotheses: list[str]) -> float | None:
+    import re
+
+    import jiwer
+
+    def words(text: str) -> str:
+        return " ".join(re.findall(r"[a-z0-9']+", text.lower()))
+
+    pairs = [(words(r), words(h)) for r, h in zip(references, hypotheses) if words(r)]
+    if not pairs:
+        return None
+    return float(jiwer.wer([r for r, _ in pairs], [h for _, h in pairs]))
+
+
+def _targets(tokenizer: Any, texts: list[str]) -> list[list[int]]:
+    return [tokenizer(text, add_special_tokens=False)["input_ids"] for text in texts]
+
+
+def _batch_states(cache: Any, ids: list[Any], dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    states = [cache.get(i) for i in ids]
+    lengths = torch.tensor([s.shape[0] for s in states], dtype=torch.long)
+    padded = torch.zeros(len(states), int(lengths.max()), states[0].shape[-1], dtype=dtype)
+    for row, s in enumerate(states):
+        padded[row, : s.shape[0]] = s.to(dtype)
+    return padded, lengths
+
+
+@torch.no_grad()
+def _greedy_transcripts(model: Any, head: _CTCHead, tokenizer: Any, cache: Any, ids: list[Any],
+                        batch_size: int) -> list[str]:
+    blank = head.tokens.shape[0]
+    dtype = model.model.speech_adaptor.linear1.weight.dtype
+    out = []
+    for start in range(0, len(ids), batch_size):
+        states, lengths = _batch_states(cache, ids[start : start + batch_size], dtype)
+        frames, frame_lengths = model.model.get_speech_features(
+            speech_encoder_hidden_states=states, speech_encoder_lengths=lengths
+        )
+        best = head(frames).argmax(-1)
+        for row, n in zip(best, frame_lengths.tolist()):
+            tokens, previous = [], None
+            for t in row[:n].tolist():
+                if t != previous and t != blank:
+                    tokens.append(t)
+                previous = t
+            out.append(tokenizer.decode(tokens, skip_special_tokens=True).strip())
+    return out
+
+
+def warmup_adaptor(model: Any, datasets_dict: Any, config: AdaptorWarmupConfig, processor: Any = None,
+                   progress: bool = True) -> dict[str, Any]:
+    """
+    Trains the speech adaptor of `model` with the CTC objective of this module, then saves the whole model folder
+    (everything but the adaptor unchanged) and its processor to `config.output_dir`.
+
+    Args:
+        model: a `LlamaOmniForConditionalGeneration` or the path of a model folder.
+        datasets_dict: a `datasets.DatasetDict` (or mapping of splits) with the speech, transcript and id columns.
+        config: the settings.
+        processor: the model's processor (loaded from the folder when `model` is a path).
+        progress: show a progress bar.
+
+    Returns:
+        The summary (also written to `warmup_summary.json`): steps, epochs, minutes, first and last mean CTC loss,
+        the frame-norm ratio, and the greedy CTC word error rate of the adaptor on `eval_examples` examples of
+        each split before and after.
+
+    Raises:
+        ValueError: missing columns, or no example whose transcript fits in its adaptor frames.
+    """
+    from tqdm.auto import tqdm
+
+    from .common import load_model_and_processor
+    from .data import EncoderOutputCache, speech_encoder_fingerprint
+
+    model, processor = load_model_and_processor(model, processor)
+    train = datasets_dict[config.train_split]
+    evaluation = datasets_dict[config.eval_split] if config.eval_split and config.eval_split in datasets_dict else None
+    for name, split in (("train", train), ("eval", evaluation)):
+        if split is None:
+            continue
+        missing = {config.speech_column, config.text_column, config.id_column} - set(split.column_names)
+        if missing:
+            raise ValueError(f"the {name} split lacks the columns {sorted(missing)}; it has {split.column_names}")
+    torch.manual_seed(config.seed)
+    rng = random.Random(config.seed)
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    adaptor = model.model.speech_adaptor
+    for p in adaptor.parameters():
+        p.requires_grad_(True)
+    encoder = model.model.speech_encoder
+    dtype = next(encoder.parameters()).dtype
+    cache = EncoderOutputCache(
+        config.encoder_cache_dir or os.path.join(config.output_dir, "encoder_cache"),
+        speech_encoder_fingerprint(encoder, processor.feature_extractor, dtype),
+    )
+    for split in (train, evaluation):
+        if split is not None:
+            cache.build(encoder, processor, split, speech_column=config.speech_column, id_column=config.id_column)
+
+    tokenizer = processor.tokenizer
+    embeddings = model.get_input_embeddings().weight
+    head = _CTCHead(embeddings, config.init_scale)
+    reference_norm = float(embeddings.detach().float().norm(dim=-1).median())
+    k = model.config.speech_downsample_rate
+
+    # examples whose transcript fits their frames (CTC needs one frame per token, plus one per repeated token)
+    ids, targets = list(train[config.id_column]), _targets(tokenizer, list(train[config.text_column]))
+    usable = []
+    for i, (example_id, target) in enumerate(zip(ids, targets)):
+        frames = cache.get(example_id).shape[0] // k
+        repeats = sum(a == b for a, b in zip(target, target[1:]))
+        if target and frames >= len(target) + repeats:
+            usable.append(i)
+    if not usable:
+        raise ValueError("no training example has a transcript that fits its adaptor frames")
+
+    eval_sets = {"train": [ids[i] for i in usable[: config.eval_examples]]}
+    eval_texts = {"train": [train[i][config.text_column] for i in usable[: config.eval_examples]]}
+    if evaluation is not None and config.eval_examples:
+        n = min(config.eval_examples, len(evaluation))
+        eval_sets["eval"] = list(evaluation[config.id_column][:n])
+        eval_texts["eval"] = list(evaluation[config.text_column][:n])
+
+    def report() -> dict[str, float | None]:
+        adaptor.eval()
+        result = {}
+        for name, split_ids in eval_sets.items():
+            hyps = _greedy_transcripts(model, head, tokenizer, cache, split_ids, config.batch_size)
+            result[name] = _word_error_rate(eval_texts[name], hyps)
+            result[f"{name}_example"] = {"reference": eval_texts[name][0], "greedy_ctc": hyps[0]} if hyps else None
+        return result
+
+    before = report()
+    params = [*adaptor.parameters(), *head.parameters()]
+    optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=0.0)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: min(1.0, (step + 1) / max(1, config.warmup_steps))
+    )
+    adaptor_dtype = adaptor.linear1.weight.dtype
+    deadline = time.monotonic() + config.max_minutes * 60
+    start = time.time()
+    step, epoch, losses, log = 0, 0, [], []
+    first_loss = None
+    bar = tqdm(desc="adaptor CTC warm-up", unit="step", disable=not progress)
+    stop = False
+    while not stop and epoch < config.max_epochs:
+        order = usable[:]
+        rng.shuffle(order)
+        for b in range(0, len(order), config.batch_size):
+            batch = order[b : b + config.batch_size]
+            adaptor.train()
+            states, lengths = _batch_states(cache, [ids[i] for i in batch], adaptor_dtype)
+            frames, frame_lengths = model.model.get_speech_features(
+                speech_encoder_hidden_states=states, speech_encoder_lengths=lengths
+            )
+            log_probs = head(frames).log_softmax(-1).transpose(0, 1)  # (T, B, C)
+            batch_targets = [targets[i] for i in batch]
+            ctc = F.ctc_loss(
+                log_probs,
+                torch.tensor([t for target in batch_targets for t in target], dtype=torch.long),
+                frame_lengths,
+                torch.tensor([len(t) for t in batch_targets], dtype=torch.long),
+                blank=head.tokens.shape[0],
+                reduction="mean",
+                zero_infinity=True,
+            )
+            mask = torch.arange(frames.shape[1])[None, :] < frame_lengths[:, None]
+            ratio = frames.float().norm(dim=-1) / reference_norm
+            norm_loss = ((ratio - 1.0) ** 2)[mask].mean()
+            loss = ctc + config.norm_weight * norm_loss
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            step += 1
+            losses.append(float(ctc.detach()))
+            first_loss = first_loss if first_loss is not None else losses[0]
+            bar.update(1)
+            if step % config.logging_steps == 0:
+                entry = {"step": step, "epoch": round(epoch + (b + len(batch)) / len(order), 2),
+                         "ctc_loss": round(sum(losses[-config.logging_steps:]) / config.logging_steps, 4),
+                         "norm_ratio": round(float(ratio.detach()[mask].mean()), 3),
+                         "scale": round(float(head.log_scale.exp()), 2)}
+                log.append(entry)
+                bar.set_postfix(ctc=entry["ctc_loss"], norm=entry["norm_ratio"])
+            if time.monotonic() > deadline:
+                stop = True
+                break
+        epoch += 1
+    bar.close()
+    after = report()
+    tail = losses[-min(len(losses), config.logging_steps):]
+    summary = {
+        "steps": step,
+        "epochs": round(step * config.batch_size / len(usable), 2),
+        "minutes": round((time.time() - start) / 60, 1),
+        "usable_examples": len(usable),
+        "skipped_examples": len(ids) - len(usable),
+        "first_ctc_loss": first_loss,
+        "final_ctc_loss": sum(tail) / len(tail),
+        "greedy_ctc_wer_before": before,
+        "greedy_ctc_wer_after": after,
+        "config": dataclasses.asdict(config),
+        "log_history": log,
+    }
+    for p in adaptor.parameters():
+        p.requires_grad_(False)
+    os.makedirs(config.output_dir, exist_ok=True)
+    model.save_pretrained(config.output_dir)
+    processor.save_pretrained(config.output_dir)
+    with open(os.path.join(config.output_dir, DONE_NAME), "w", encoding="utf-8") as f:
+        json.dump(summary, f, indent=2)
+    return summary
+
+
+__all__ = ["AdaptorWarmupConfig", "warmup_adaptor"]
