@@ -273,10 +273,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vocoder-minutes", type=float, default=None,
                         help="wall-time budget of the vocoder (default: trainers/recipes/embedded/vocoder.yaml's)")
     parser.add_argument("--warmup-minutes", type=float, default=8.0, help="wall-time budget of the CTC warm-up")
-    parser.add_argument("--stage1-minutes", type=float, default=30.0, help="wall-time budget of stage 1")
-    parser.add_argument("--stage2-minutes", type=float, default=18.0, help="wall-time budget of stage 2")
-    parser.add_argument("--stage2-examples", type=int, default=500,
-                        help="training examples of stage 2 (the LLM runs once over each to cache its states)")
+    parser.add_argument("--stage1-minutes", type=float, default=45.0, help="wall-time budget of stage 1")
+    parser.add_argument("--stage2-minutes", type=float, default=25.0, help="wall-time budget of stage 2")
+    parser.add_argument("--stage2-examples", type=int, default=None,
+                        help="training examples of stage 2, drawn at random (default: all; the LLM runs once over "
+                             "each to cache its states)")
     parser.add_argument("--weights-dir", default=None, help="export here instead of the package's llama_omni_tiny/")
     args = parser.parse_args(argv)
     steps = [s.strip() for s in args.steps.split(",") if s.strip()]
@@ -305,8 +306,8 @@ def main(argv: list[str] | None = None) -> int:
             start_from = work / "warmup" if _done(work / "warmup") else work / "init"
             _train_stage("stage1", work, start_from, args.stage1_minutes, [])
         elif step == "stage2":
-            _train_stage("stage2", work, work / "stage1", args.stage2_minutes, [],
-                         data=_random_subset(work, args.stage2_examples))
+            subset = _random_subset(work, args.stage2_examples) if args.stage2_examples else work / "data"
+            _train_stage("stage2", work, work / "stage1", args.stage2_minutes, [], data=subset)
         elif step == "export":
             step_export(work, Path(args.weights_dir) if args.weights_dir else None)
         _log(f"step {step} done in {time.time() - start:.0f} s")
