@@ -288,7 +288,7 @@ def warmup_adaptor(model: Any, datasets_dict: Any, config: AdaptorWarmupConfig, 
                 entry = {"step": step, "epoch": round(epoch + (b + len(batch)) / len(order), 2),
                          "ctc_loss": round(sum(losses[-config.logging_steps:]) / config.logging_steps, 4),
                          "norm_ratio": round(float(ratio.detach()[mask].mean()), 3),
-                         "scale": round(float(head.log_scale.exp()), 2)}
+                         "scale": round(float(head.log_scale.detach().exp()), 2)}
                 log.append(entry)
                 bar.set_postfix(ctc=entry["ctc_loss"], norm=entry["norm_ratio"])
             if time.monotonic() > deadline:
