@@ -1,6 +1,7 @@
 """Streaming speed of LLaMA-Omni on this machine's CPU.
 
     python benchmarks/streaming.py [--quick] [--out benchmarks/results]
+    python benchmarks/streaming.py --only-embedded     # after new embedded weights: refresh part 5 only
 
 Measures, and writes to `benchmarks/results/streaming.json` and `streaming.md`:
 
@@ -363,9 +364,21 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results"))
     parser.add_argument("--quick", action="store_true", help="fewer repeats and positions (a smoke run)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--only-embedded", action="store_true",
+                        help="rerun only the shipped llama-omni-tiny's part (after new weights), keeping the other "
+                             "figures of the existing results file")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     repeats = 1 if args.quick else 3
+    suffix = "_quick" if args.quick else ""
+    if args.only_embedded:
+        path = os.path.join(args.out, f"streaming{suffix}.json")
+        if not os.path.isfile(path):
+            parser.error(f"--only-embedded updates an existing {path}; run the full benchmark first")
+        with open(path) as f:
+            report = json.load(f)
+        report["embedded"] = measure_embedded(max_new_tokens=40 if args.quick else 100, repeats=repeats)
+        return _write(report, args.out, suffix)
 
     report = {
         "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
@@ -405,12 +418,15 @@ def main(argv: list[str] | None = None) -> dict:
     print("the shipped embedded model...", flush=True)
     report["embedded"] = measure_embedded(max_new_tokens=40 if args.quick else 100, repeats=repeats)
 
-    os.makedirs(args.out, exist_ok=True)
-    suffix = "_quick" if args.quick else ""
-    with open(os.path.join(args.out, f"streaming{suffix}.json"), "w") as f:
+    return _write(report, args.out, suffix)
+
+
+def _write(report: dict, out: str, suffix: str) -> dict:
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, f"streaming{suffix}.json"), "w") as f:
         json.dump(report, f, indent=2, default=str)
     markdown = to_markdown(report)
-    with open(os.path.join(args.out, f"streaming{suffix}.md"), "w") as f:
+    with open(os.path.join(out, f"streaming{suffix}.md"), "w") as f:
         f.write(markdown)
     print(markdown)
     return report
