@@ -20,7 +20,7 @@ Steps (each one resumable and skipped when its output is complete; `--steps` pic
 
     llama-omni build-default                   # all steps but `voices` (about 2 hours on 2 CPU cores)
     llama-omni build-default --steps stage2,export
-    llama-omni build-default --steps data,voices,vocoder,init,stage1,stage2,export --stage1-minutes 180
+    llama-omni build-default --steps data,voices,vocoder,init,warmup,stage1,stage2,export --stage1-minutes 180
 """
 
 from __future__ import annotations
