@@ -19,7 +19,7 @@ from trainers.adaptor_warmup import DONE_NAME, AdaptorWarmupConfig, warmup_adapt
 
 @pytest.fixture(scope="module")
 def data():
-    # 2 s clips (20 adaptor frames of the tiny model) for 2-token transcripts
+    # clips of 0.5-0.9 s with the transcripts "question <i>" (a few tokens of the tiny vocabulary)
     train = make_dataset(6)
     return datasets.DatasetDict({"train": train, "test": make_dataset(2, seed=1)})
 
