@@ -27,10 +27,12 @@ def data():
 def test_warmup_trains_only_the_adaptor_and_lowers_the_ctc_loss(tmp_path, data):
     model, processor = tiny_model_and_processor(seed=0)
     before = {k: v.clone() for k, v in model.state_dict().items()}
+    trainable = {name: p.requires_grad for name, p in model.named_parameters()}
     config = AdaptorWarmupConfig(output_dir=str(tmp_path / "warm"), max_minutes=5, max_epochs=40, batch_size=3,
                                  learning_rate=5e-3, warmup_steps=0, logging_steps=5, eval_examples=2)
     summary = warmup_adaptor(model, data, config, processor=processor, progress=False)
     assert summary["usable_examples"] > 0
+    assert {name: p.requires_grad for name, p in model.named_parameters()} == trainable  # the caller's flags
     assert summary["final_ctc_loss"] < 0.7 * summary["first_ctc_loss"], summary
     assert set(summary["greedy_ctc_wer_after"]) >= {"train", "eval"}
     saved = LlamaOmniForConditionalGeneration.from_pretrained(tmp_path / "warm").state_dict()

@@ -36,6 +36,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from modeling_llama_omni import ctc_greedy_collapse
+
 DONE_NAME = "warmup_summary.json"
 
 
@@ -103,17 +105,17 @@ class _CTCHead(nn.Module):
 
 
 def _word_error_rate(references: list[str], hypotheses: list[str]) -> float | None:
+    """Corpus WER (the `asr_wer` metric of `evaluation.metrics`) on lower-case words; None without reference words."""
     import re
 
-    import jiwer
+    from evaluation.metrics import load_metric
 
     def words(text: str) -> str:
         return " ".join(re.findall(r"[a-z0-9']+", text.lower()))
 
-    pairs = [(words(r), words(h)) for r, h in zip(references, hypotheses) if words(r)]
-    if not pairs:
-        return None
-    return float(jiwer.wer([r for r, _ in pairs], [h for _, h in pairs]))
+    return load_metric("asr_wer").compute(
+        predictions=[words(h) for h in hypotheses], references=[words(r) for r in references], normalize="none"
+    )["asr_wer"]
 
 
 def _targets(tokenizer: Any, texts: list[str]) -> list[list[int]]:
@@ -121,12 +123,9 @@ def _targets(tokenizer: Any, texts: list[str]) -> list[list[int]]:
 
 
 def _batch_states(cache: Any, ids: list[Any], dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-    states = [cache.get(i) for i in ids]
+    states = [cache.get(i).to(dtype) for i in ids]
     lengths = torch.tensor([s.shape[0] for s in states], dtype=torch.long)
-    padded = torch.zeros(len(states), int(lengths.max()), states[0].shape[-1], dtype=dtype)
-    for row, s in enumerate(states):
-        padded[row, : s.shape[0]] = s.to(dtype)
-    return padded, lengths
+    return nn.utils.rnn.pad_sequence(states, batch_first=True), lengths
 
 
 @torch.no_grad()
@@ -142,11 +141,7 @@ def _greedy_transcripts(model: Any, head: _CTCHead, tokenizer: Any, cache: Any, 
         )
         best = head(frames).argmax(-1)
         for row, n in zip(best, frame_lengths.tolist()):
-            tokens, previous = [], None
-            for t in row[:n].tolist():
-                if t != previous and t != blank:
-                    tokens.append(t)
-                previous = t
+            tokens = ctc_greedy_collapse(row[:n].tolist(), blank_id=blank)
             out.append(tokenizer.decode(tokens, skip_special_tokens=True).strip())
     return out
 
@@ -188,6 +183,8 @@ def warmup_adaptor(model: Any, datasets_dict: Any, config: AdaptorWarmupConfig, 
             raise ValueError(f"the {name} split lacks the columns {sorted(missing)}; it has {split.column_names}")
     torch.manual_seed(config.seed)
     rng = random.Random(config.seed)
+    was_training = model.training
+    trainable = {name: p.requires_grad for name, p in model.named_parameters()}
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
@@ -311,8 +308,9 @@ def warmup_adaptor(model: Any, datasets_dict: Any, config: AdaptorWarmupConfig, 
         "config": dataclasses.asdict(config),
         "log_history": log,
     }
-    for p in adaptor.parameters():
-        p.requires_grad_(False)
+    for name, p in model.named_parameters():
+        p.requires_grad_(trainable[name])
+    model.train(was_training)
     os.makedirs(config.output_dir, exist_ok=True)
     model.save_pretrained(config.output_dir)
     processor.save_pretrained(config.output_dir)

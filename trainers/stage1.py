@@ -199,6 +199,7 @@ class LlamaOmniStage1Trainer(LlamaOmniTrainerMixin, SFTTrainer):
         model, processor = load_model_and_processor(model, processor)
         self._check_datasets(args, train_dataset, eval_dataset, units_column=None)
         self.processor = processor
+        self.prompt_prefix_cache = SharedPrefixCache() if args.cache_prompt_prefix else None
         self._configure_trainable(model, args)
         peft_config = lora_config(args) if args.llm_mode == "lora" else None
         collator = self._make_collator(model, processor, args, units_column=None, max_length=args.max_length)
@@ -219,9 +220,7 @@ class LlamaOmniStage1Trainer(LlamaOmniTrainerMixin, SFTTrainer):
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         """`SFTTrainer.compute_loss`, on the part after the cached shared prefix when `cache_prompt_prefix`."""
-        if self.args.cache_prompt_prefix:
-            if not hasattr(self, "prompt_prefix_cache"):
-                self.prompt_prefix_cache = SharedPrefixCache()
+        if self.prompt_prefix_cache is not None:
             inputs = self.prompt_prefix_cache.apply(unwrapped_llama_omni(model), inputs)
         return super().compute_loss(model, inputs, return_outputs=return_outputs,
                                     num_items_in_batch=num_items_in_batch)
