@@ -33,7 +33,7 @@ test-fast: install
 	$(PY) -m pytest -q -m "not slow" tests
 
 demo: install
-	$(PY) -m trainers.cli chat --audio "$$($(PY) -c 'from modeling_llama_omni.embedded import demo_question; print(demo_question())')" --out-dir answers
+	$(PY) -m llama_omni_cli chat --audio "$$($(PY) -c 'from offline_assets.embedded import demo_question; print(demo_question())')" --out-dir answers
 	@echo "The answer is in answers/. Starting the Space on http://127.0.0.1:7860 (Ctrl+C to stop) ..."
 	$(PY) space/app.py --host 127.0.0.1 --port 7860
 

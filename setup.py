@@ -43,18 +43,19 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.10",
-    packages=find_packages(include=["modeling_llama_omni*", "processing*", "trainers*", "hub_cards*", "evaluation*"]),
+    packages=find_packages(include=["modeling_llama_omni*", "processing*", "offline_assets*", "inference*", "trainers*",
+                                    "evaluation*", "hub_cards*", "llama_omni_cli*", "space*"]),
     include_package_data=True,
     package_data={
-        "processing": ["data/*.jsonl", "recipes/*.yaml"],
+        "processing.instructs2s": ["data/*.jsonl", "recipes/*.yaml"],
         "trainers": ["recipes/*.yaml", "recipes/embedded/*.yaml", "accelerate/*.yaml"],
         # the embedded default model's trained weights (llama-omni-tiny)
-        "modeling_llama_omni": ["llama_omni_tiny/*.json", "llama_omni_tiny/*.safetensors",
-                                "llama_omni_tiny/unit_extractor/*"],
+        "offline_assets": ["llama_omni_tiny/*.json", "llama_omni_tiny/*.safetensors",
+                           "llama_omni_tiny/unit_extractor/*"],
         # the evaluation metrics: `evaluate` modules loaded by path
         "evaluation": ["metrics/*/*.py"],
     },
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS_REQUIRE,
-    entry_points={"console_scripts": ["llama-omni=trainers.cli:main"]},
+    entry_points={"console_scripts": ["llama-omni=llama_omni_cli:main"]},
 )

@@ -23,7 +23,7 @@ import numpy as np
 
 def speech_words(text: str) -> str:
     """The repo's speech normalisation, lower case, letters and apostrophes only."""
-    from processing.text_normalizer import normalize_for_speech
+    from processing.instructs2s.text_normalizer import normalize_for_speech
 
     text = normalize_for_speech(text).lower().replace("-", " ")
     return " ".join(re.findall(r"[a-z']+", text))

@@ -2,7 +2,7 @@
 
     PYTHONPATH=. HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/data_roundtrip.py [--examples 40] [--writer fixture]
 
-Builds a small set with the tiny recipe (`processing/recipes/instructs2s_tiny.yaml`: the seed file's questions,
+Builds a small set with the tiny recipe (`processing/instructs2s/recipes/instructs2s_tiny.yaml`: the seed file's questions,
 instruction voices flite kal16 / awb / rms / slt, espeak-ng en-us and Piper joe, responses in Piper joe; no units),
 then transcribes every speech_instruction and speech_response with the offline Whisper-base (greedy, English) and
 reports the word error rate against the text that was spoken, overall and per voice (corpus WER: errors / reference
@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 RESULTS = ROOT / "benchmarks" / "results" / "data_roundtrip.json"
-TINY_RECIPE = ROOT / "processing" / "recipes" / "instructs2s_tiny.yaml"
+TINY_RECIPE = ROOT / "processing" / "instructs2s" / "recipes" / "instructs2s_tiny.yaml"
 FIXTURE_WRITER = "tests.test_instructs2s:SeedFixtureWriter"
 
 
@@ -44,7 +44,7 @@ def run(num_examples: int = 40, output_dir: str | os.PathLike | None = None, wri
     import torch
     import yaml
 
-    from modeling_llama_omni.offline_sources import transcribe, whisper_base
+    from offline_assets.sources import transcribe, whisper_base
     from processing.instructs2s import build_dataset
 
     recipe = yaml.safe_load(TINY_RECIPE.read_text())

@@ -276,7 +276,7 @@ def measure_embedded(max_new_tokens: int, repeats: int) -> dict | None:
     `release_openmp_threads()` in the caller (the OpenMP pool effect)."""
     import threading
 
-    from modeling_llama_omni import embedded, release_openmp_threads, stream_generate
+    from offline_assets import embedded, release_openmp_threads, stream_generate
 
     try:
         model, processor = embedded.load_default(device="cpu", dtype="float32")

@@ -78,10 +78,10 @@ def run(model_dir: str | None = None, omega: int = 10, limit: int | None = None,
     import torch
     from tqdm.auto import tqdm
 
-    from modeling_llama_omni.embedded import WEIGHTS_DIR
-    from modeling_llama_omni.offline_sources import transcribe, whisper_base
-    from processing.tts import get_voice
-    from processing.unit_extractor import UnitExtractor
+    from offline_assets.embedded import WEIGHTS_DIR
+    from offline_assets.sources import transcribe, whisper_base
+    from offline_assets.tts import get_voice
+    from processing.instructs2s.units import UnitExtractor
     from trainers.chat import answer, load_model
 
     torch.manual_seed(0)

@@ -5,7 +5,7 @@
 
 What it does (the recipe `trainers/recipes/vocoder_latent_tiny.yaml`, with the sizes above):
 1. The Piper voice "joe" speaks `--train-texts` seed instructions of split "train"
-   (`processing/data/seed_instructions.jsonl`), capturing its VITS decoder latents with the audio.
+   (`processing/instructs2s/data/seed_instructions.jsonl`), capturing its VITS decoder latents with the audio.
 2. A unit extractor (offline Whisper-base, encoder layer `--layer`, k-means K = `--num-units`) is fitted on that
    speech, and 50 Hz units are extracted from it.
 3. The latent front-end vocoder trains for `--minutes` minutes on the CPU (joe's decoder frozen).
@@ -68,9 +68,9 @@ def run(train_texts: int = 300, heldout_texts: int = 30, minutes: float = 5.0, n
     import torch
     import yaml
 
-    from modeling_llama_omni.offline_sources import transcribe, whisper_base
+    from offline_assets.sources import transcribe, whisper_base
     from processing import load_audio
-    from processing.tts import PiperVoice
+    from offline_assets.tts import PiperVoice
     from trainers.vocoder import (
         VocoderTrainingConfig,
         build_vocoder_trainer,
@@ -106,7 +106,7 @@ def run(train_texts: int = 300, heldout_texts: int = 30, minutes: float = 5.0, n
     vocoder = trainer.vocoder.eval()
     hop, latent_hop = vocoder.config.hop_length, vocoder.config.latent_hop_length
 
-    from processing.unit_extractor import UnitExtractor
+    from processing.instructs2s.units import UnitExtractor
 
     extractor = UnitExtractor.from_pretrained(config.unit_extractor_path)
     texts = read_texts(SEED_FILE, "instruction", "heldout", heldout_texts)

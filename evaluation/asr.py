@@ -70,7 +70,7 @@ class WhisperASR:
     """
 
     def __init__(self, name_or_path: str = "whisper-base", device: str | None = None, language: str | None = "en"):
-        from modeling_llama_omni import offline_sources
+        from offline_assets import sources as offline_sources
 
         if name_or_path == "whisper-base":
             model, processor = offline_sources.whisper_base()
@@ -88,7 +88,7 @@ class WhisperASR:
 
     def __call__(self, clips: Sequence[np.ndarray]) -> list[str]:
         """One transcript per 16 kHz clip ("" for an empty clip); clips over 30 s are transcribed in pieces."""
-        from modeling_llama_omni.offline_sources import transcribe
+        from offline_assets.sources import transcribe
 
         pieces, owners = [], []
         for i, clip in enumerate(clips):

@@ -45,7 +45,7 @@ class CascadeBaseline:
             chat template and system prompt as the speech path).
         processor: its `LlamaOmniProcessor`.
         asr: a callable `list of 16 kHz clips -> list of transcripts` (e.g. `evaluation.asr.WhisperASR`).
-        voice: a `processing.tts.TTSVoice` (16 kHz output).
+        voice: a `offline_assets.tts.TTSVoice` (16 kHz output).
     """
 
     def __init__(self, model: Any, processor: Any, asr: Any, voice: Any):
@@ -71,7 +71,7 @@ class CascadeBaseline:
         import torch
         from transformers import TextIteratorStreamer
 
-        from processing.tts import TTSError
+        from offline_assets.tts import TTSError
 
         start = time.perf_counter()
         transcript = self.asr([audio])[0]

@@ -121,7 +121,7 @@ def evaluate_main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         parser.error(str(error))
 
-    from modeling_llama_omni.embedded import EmbeddedModelError
+    from offline_assets.embedded import EmbeddedModelError
 
     from .report import write_evaluation
     from .runner import run_evaluation

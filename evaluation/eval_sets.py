@@ -1,7 +1,7 @@
 # Copyright 2026 The llama-omni-hf authors. Licensed under the Apache License, Version 2.0.
 """Evaluation sets: spoken questions with their text (and, where there is one, a short gold answer).
 
-- ``heldout`` (offline): the seed instructions' held-out split (`processing/data/seed_instructions.jsonl`, 131
+- ``heldout`` (offline): the seed instructions' held-out split (`processing/instructs2s/data/seed_instructions.jsonl`, 131
   questions never used in training), spoken by flite's "awb", a voice held out of training.
 - a folder written by `build_paper_eval_set` (``eval_set.jsonl`` + ``audio/``), or any JSONL file of
   ``{"id", "question", "audio" (optional path, relative to the file), "category", "answer"}`` rows; rows without
@@ -71,10 +71,10 @@ class EvalSetInfo:
 
 
 def seed_file() -> Path:
-    """The seed instructions shipped with `processing` (`data/seed_instructions.jsonl`)."""
-    import processing
+    """The seed instructions shipped with the data builder (`processing/instructs2s/data/seed_instructions.jsonl`)."""
+    from processing.instructs2s.sources import SEED_INSTRUCTIONS_PATH
 
-    return Path(processing.__file__).resolve().parent / "data" / "seed_instructions.jsonl"
+    return SEED_INSTRUCTIONS_PATH
 
 
 def heldout_questions() -> list[dict[str, Any]]:
@@ -88,8 +88,8 @@ def _safe_id(value: Any, index: int) -> str:
     return text or f"q{index:04d}"
 
 
-def _speak(texts: list[str], voice_name: str, progress: bool) -> list[np.ndarray]:
-    from processing.tts import get_voice
+def speak(texts: list[str], voice_name: str, progress: bool) -> list[np.ndarray]:
+    from offline_assets.tts import get_voice
 
     voice = get_voice(voice_name)
     return voice.synthesize_batch(texts, progress=progress)
@@ -102,7 +102,7 @@ def load_eval_set(name_or_path: str, limit: int | None = None, voice: str = HELD
     Args:
         name_or_path: "heldout", a folder holding `eval_set.jsonl`, or a JSONL file.
         limit: keep the first `limit` questions.
-        voice: the TTS voice (`processing.tts.get_voice` name) for questions without audio.
+        voice: the TTS voice (`offline_assets.tts.get_voice` name) for questions without audio.
         progress: show a progress bar while speaking questions.
 
     Raises:
@@ -115,7 +115,7 @@ def load_eval_set(name_or_path: str, limit: int | None = None, voice: str = HELD
         rows = heldout_questions()[:limit]
         examples = [EvalExample(id=_safe_id(r["id"], i), question=r["instruction"], audio=np.zeros(0, np.float32),
                                 category=r.get("category"), answer=r.get("answer")) for i, r in enumerate(rows)]
-        for example, audio in zip(examples, _speak([e.question for e in examples], voice, progress)):
+        for example, audio in zip(examples, speak([e.question for e in examples], voice, progress)):
             example.audio = audio
         info = EvalSetInfo(
             name="LLaMA-Omni seed instructions, held-out split",
@@ -159,7 +159,7 @@ def load_eval_set(name_or_path: str, limit: int | None = None, voice: str = HELD
         else:
             to_speak.append(example)
         examples.append(example)
-    for example, audio in zip(to_speak, _speak([e.question for e in to_speak], voice, progress) if to_speak else []):
+    for example, audio in zip(to_speak, speak([e.question for e in to_speak], voice, progress) if to_speak else []):
         example.audio = audio
     meta_path = path.parent / "build_report.json"
     meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
@@ -269,7 +269,7 @@ def build_paper_eval_set(output_dir: str | os.PathLike, source: str | os.PathLik
     out = Path(output_dir)
     (out / "audio").mkdir(parents=True, exist_ok=True)
     ids = [f"{row['dataset']}-{i:03d}" for i, row in enumerate(kept)]
-    audios = _speak([str(row["instruction"]).strip() for row in kept], voice, progress)
+    audios = speak([str(row["instruction"]).strip() for row in kept], voice, progress)
     lines = []
     for example_id, row, audio in zip(ids, kept, audios):
         sf.write(out / "audio" / f"{example_id}.wav", audio, 16000, subtype="PCM_16")

@@ -266,7 +266,7 @@ def make_judge(spec: str | None, model_name: str | None = None, api_key_env: str
     if re.match(r"https?://", spec):
         return OpenAICompatibleJudge(spec, model=model_name or "gpt-4o", api_key_env=api_key_env)
     if spec.lower() == "smollm2":
-        from modeling_llama_omni.offline_sources import load_smollm2
+        from offline_assets.sources import load_smollm2
 
         model, tokenizer = load_smollm2()
         if device:

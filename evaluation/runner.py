@@ -228,7 +228,7 @@ def _voice(name: str) -> Any:
     on torch's intra-op thread count."""
     import torch
 
-    from processing.tts import get_voice
+    from offline_assets.tts import get_voice
 
     return get_voice(name, **({"num_threads": torch.get_num_threads()} if name.startswith("piper:") else {}))
 

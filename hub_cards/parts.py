@@ -110,7 +110,7 @@ KNOWN_INSTRUCTION_SOURCES: dict[str, Part] = {
     for part in (
         Part(
             "seed", "instructions", "the seed instructions shipped with llama-omni-hf "
-            "(processing/data/seed_instructions.jsonl, written for this project)", "apache-2.0",
+            "(processing/instructs2s/data/seed_instructions.jsonl, written for this project)", "apache-2.0",
         ),
         Part("tatsu-lab/alpaca", "instructions", "Stanford Alpaca", "cc-by-nc-4.0",
              "Alpaca was generated with OpenAI's text-davinci-003: no commercial use."),
@@ -122,7 +122,7 @@ KNOWN_INSTRUCTION_SOURCES: dict[str, Part] = {
 
 @dataclass(frozen=True)
 class VoiceInfo:
-    """A TTS voice family of `processing.tts` and the terms of its output."""
+    """A TTS voice family of `offline_assets.tts` and the terms of its output."""
 
     engine: str
     license: str

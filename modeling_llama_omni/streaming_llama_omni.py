@@ -306,6 +306,38 @@ def release_openmp_threads() -> bool:
     return function(1) == 0  # omp_pause_soft
 
 
+_DTYPES = {
+    "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
+    "fp16": torch.float16, "float16": torch.float16, "half": torch.float16,
+    "fp32": torch.float32, "float32": torch.float32, "float": torch.float32,
+}
+
+
+def pick_device_and_dtype(
+    device: str | torch.device | None = None, dtype: str | torch.dtype | None = None
+) -> tuple[torch.device, torch.dtype]:
+    """
+    The device and dtype to run a model with: CUDA in bfloat16 (float16 on GPUs without bfloat16) where a GPU is
+    available, else the CPU in float32. A given `device` / `dtype` ("cuda:1", "bf16", `torch.float16`...) wins.
+
+    Raises:
+        ValueError: for an unknown dtype name, or float16 on the CPU.
+    """
+    device = torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
+    if dtype is None:
+        if device.type == "cuda":
+            dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        else:
+            dtype = torch.float32
+    elif isinstance(dtype, str):
+        if dtype.lower() not in _DTYPES:
+            raise ValueError(f"unknown dtype {dtype!r}; expected one of {sorted(_DTYPES)}")
+        dtype = _DTYPES[dtype.lower()]
+    if device.type == "cpu" and dtype == torch.float16:
+        raise ValueError("float16 is not supported on the CPU; use float32 or bfloat16")
+    return device, dtype
+
+
 def stream_generate(
     model: Any,
     tokenizer: Any,
@@ -357,6 +389,7 @@ __all__ = [
     "SpeechUnitVocoder",
     "SpeechUnitVocoderStream",
     "StopOnEvent",
+    "pick_device_and_dtype",
     "release_openmp_threads",
     "stream_generate",
 ]

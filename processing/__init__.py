@@ -1,5 +1,10 @@
 # Copyright 2026 The llama-omni-hf authors. Licensed under the Apache License, Version 2.0.
-"""LLaMA-Omni processor: audio loading/validation, Whisper features, speech-placeholder expansion, chat templates."""
+"""LLaMA-Omni processor: audio loading/validation, Whisper features, speech-placeholder expansion, chat templates.
+
+This package is the ground floor: it imports nothing of the project. `import modeling_llama_omni` maps
+`LlamaOmniConfig` -> `LlamaOmniProcessor` in `AutoProcessor` (with the model classes), since that needs the config.
+The speech-instruction data builder is the subpackage `processing.instructs2s`, a floor above the model.
+"""
 
 from .processing_llama_omni import (
     CHAT_TEMPLATES,
@@ -11,20 +16,6 @@ from .processing_llama_omni import (
     load_audio,
 )
 
-
-def _register_auto_processor() -> bool:
-    """Map LlamaOmniConfig -> LlamaOmniProcessor in AutoProcessor (if the config module is importable)."""
-    try:
-        from transformers import AutoProcessor
-
-        from modeling_llama_omni.configuration_llama_omni import LlamaOmniConfig
-    except ImportError:
-        return False
-    AutoProcessor.register(LlamaOmniConfig, LlamaOmniProcessor, exist_ok=True)
-    return True
-
-
-_AUTO_REGISTERED = _register_auto_processor()
 
 __all__ = [
     "CHAT_TEMPLATES",

@@ -10,7 +10,7 @@ Model selection (`MODEL_ID` in the environment, or `launch(model_id=...)`):
 
 - a local model folder (saved with `save_pretrained`, its unit vocoder in the `vocoder/` subfolder);
 - a Hub id (downloaded with `huggingface_hub.snapshot_download`; offline, it must already be in the cache);
-- unset: the embedded default model (`modeling_llama_omni.embedded.load_default`), which needs no download.
+- unset: the embedded default model (`offline_assets.embedded.load_default`), which needs no download.
 
 Where this project's packages are not importable (a Space holding only this folder), a model folder saved with
 `remote_code=True` is loaded with its own code (`trust_remote_code=True`).
@@ -215,7 +215,7 @@ def load_model(
     )
     if model_id is None:
         # Imported here: the embedded model is optional, and assembling it is only needed when it is used.
-        from modeling_llama_omni.embedded import load_default
+        from offline_assets.embedded import load_default
 
         model, processor = load_default(device=device, dtype=dtype)
         name = "the embedded default model"

@@ -13,7 +13,7 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM, WhisperConfig, WhisperForConditionalGeneration
 
 from modeling_llama_omni import LlamaOmniForConditionalGeneration
-from modeling_llama_omni import embedded
+from offline_assets import embedded
 from tests.tiny_models import tiny_text_config, tiny_whisper_config
 
 
@@ -90,22 +90,22 @@ def _words(text: str) -> set[str]:
 def test_embedded_model_answers_a_spoken_question_out_loud(tmp_path):
     """The assembled llama-omni-tiny hears the bundled question (a held-out question, spoken by the held-out voice)
     and answers: non-empty English text, and speech that Whisper tiny.en transcribes into words of that text."""
-    from modeling_llama_omni.offline_sources import transcribe, whisper_tiny_en
-    from trainers.chat import answer
+    from offline_assets.sources import transcribe, whisper_tiny_en
+    from inference import answer
 
     model, processor = embedded.load_default(device="cpu")
-    result = answer(model, processor, str(embedded.demo_question(tmp_path / "question.wav")), chunk_size=10, max_new_tokens=60,
-                    do_sample=False)
-    text = result["text"]
+    result = answer(model, processor, str(embedded.demo_question(tmp_path / "question.wav")), chunk_size=10,
+                    max_new_tokens=60, do_sample=False)
+    text = result.text
     assert len(text.split()) >= 3, text
     assert re.fullmatch(r"[A-Za-z0-9 ,.'!?;:\-\"()]+", text), text
-    assert result["ttfa_s"] is not None and result["ttfa_s"] < result["total_s"]
-    audio = result["audio"]
-    assert audio.dtype == np.float32 and len(audio) / result["sampling_rate"] > 0.5
+    assert result.ttfa_s is not None and result.ttfa_s < result.total_s
+    audio = result.audio
+    assert audio.dtype == np.float32 and len(audio) / result.sampling_rate > 0.5
 
     import torchaudio.functional as AF
 
-    audio16 = AF.resample(torch.from_numpy(audio), result["sampling_rate"], 16000).numpy()
+    audio16 = AF.resample(torch.from_numpy(audio), result.sampling_rate, 16000).numpy()
     asr, asr_processor = whisper_tiny_en()
     transcript = transcribe(asr, asr_processor, audio16)[0]
     heard, said = _words(transcript), _words(text)

@@ -290,7 +290,7 @@ def fake_alpaca_eval(path: Path) -> Path:
 
 
 def test_paper_eval_set_builder_on_a_fake_alpaca_eval(tmp_path, capsys):
-    from trainers.cli import main
+    from llama_omni_cli import main
 
     source = fake_alpaca_eval(tmp_path / "alpaca_eval.json")
     kept, removed = select_paper_questions(json.loads(source.read_text()))
@@ -351,7 +351,7 @@ def non_timing(values: dict) -> dict:
 
 def test_evaluate_command_end_to_end(tmp_path, capsys):
     from hub_cards.evaluation import load_eval_report
-    from trainers.cli import main
+    from llama_omni_cli import main
 
     folder = write_tiny_model_folder(tmp_path / "tiny-model")
     second_question = "What is the capital city of Iceland?"  # the 2nd held-out question: its judge never complies
@@ -422,7 +422,7 @@ def test_evaluate_command_end_to_end(tmp_path, capsys):
 @pytest.mark.slow
 def test_whisper_base_asr_transcribes_long_answers_in_pieces():
     from evaluation.asr import WhisperASR
-    from processing.tts import get_voice
+    from offline_assets.tts import get_voice
 
     sentence = "The weather is sunny and warm today, so we will walk to the park."
     clip = get_voice("flite:kal16").synthesize(sentence)

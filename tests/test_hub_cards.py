@@ -37,7 +37,7 @@ from processing.instructs2s import BuildConfig, build_dataset
 from tests.test_instructs2s import KeywordVoice, PeakUnits
 from tests.tiny_components import make_speech
 from tests.tiny_models import tiny_model_and_processor, tiny_vocoder
-from trainers.cli import main as cli_main
+from llama_omni_cli import main as cli_main
 
 REPO_ID = "me/Llama-omni-tiny"
 BASE_MODELS = ["HuggingFaceTB/SmolLM2-135M-Instruct", "openai/whisper-base"]

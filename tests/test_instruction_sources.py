@@ -9,14 +9,14 @@ import re
 import datasets
 import pytest
 
-from processing.instruction_sources import (
+from processing.instructs2s.sources import (
     INSTRUCTION_COLUMNS,
     SEED_INSTRUCTIONS_PATH,
     InstructionSourceError,
     load_instructions,
     read_seed_instructions,
 )
-from processing.text_normalizer import check_speakable, normalize_for_speech
+from processing.instructs2s.text_normalizer import check_speakable, normalize_for_speech
 
 ALPACA = [
     {"instruction": "Give three tips for staying healthy.", "input": "", "output": "Eat well."},

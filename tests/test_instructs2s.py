@@ -17,8 +17,8 @@ import pytest
 import torch
 import yaml
 
-from processing.instruction_sources import read_seed_instructions
-from processing.instructs2s import (
+from processing.instructs2s.sources import read_seed_instructions
+from processing.instructs2s.builder import (
     BUILD_DIR,
     MANIFEST_NAME,
     REJECTED_NAME,
@@ -32,15 +32,15 @@ from processing.instructs2s import (
     push_to_hub,
     validate_audio,
 )
-from processing.text_normalizer import check_speakable, normalize_for_speech
-from processing.tts import TTSVoice
-from processing.writers import REWRITE_SYSTEM_PROMPT, Writer
+from processing.instructs2s.text_normalizer import check_speakable, normalize_for_speech
+from offline_assets.tts import TTSVoice
+from processing.instructs2s.writers import REWRITE_SYSTEM_PROMPT, Writer
 from tests.tiny_components import make_speech
 from tests.tiny_models import tiny_whisper_config
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY_RECIPE = ROOT / "processing" / "recipes" / "instructs2s_tiny.yaml"
-PAPER_RECIPE = ROOT / "processing" / "recipes" / "instructs2s_paper.yaml"
+TINY_RECIPE = ROOT / "processing" / "instructs2s" / "recipes" / "instructs2s_tiny.yaml"
+PAPER_RECIPE = ROOT / "processing" / "instructs2s" / "recipes" / "instructs2s_paper.yaml"
 COLUMNS = ["id", "source", "instruction", "speech_instruction", "instruction_voice", "response", "speech_response",
            "response_units"]
 
@@ -193,7 +193,7 @@ def test_killed_build_resumes_to_the_same_dataset(reference, tiny_whisper_dir, t
     output = tmp_path / "data"
     recipe_path = tmp_path / "recipe.yaml"
     recipe_path.write_text(yaml.safe_dump(tiny_recipe(output, tiny_whisper_dir)))
-    command = [sys.executable, "-m", "trainers.cli", "data", "build", "--config", str(recipe_path), "--no-progress"]
+    command = [sys.executable, "-m", "llama_omni_cli", "data", "build", "--config", str(recipe_path), "--no-progress"]
     env = dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1", **{STOP_AFTER_ENV: "2"})
     killed = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert killed.returncode == STOP_EXIT_CODE, killed.stderr[-3000:]

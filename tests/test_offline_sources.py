@@ -15,8 +15,8 @@ import pytest
 import torch
 from transformers import WhisperConfig, WhisperForConditionalGeneration
 
-from modeling_llama_omni import offline_sources
-from modeling_llama_omni.offline_sources import (
+from offline_assets import sources as offline_sources
+from offline_assets.sources import (
     load_whisper_ctranslate2,
     package_dir,
     piper_joe_files,

@@ -2,7 +2,7 @@
 
 import pytest
 
-from processing.text_normalizer import (
+from processing.instructs2s.text_normalizer import (
     check_speakable,
     count_words,
     decimal_to_words,

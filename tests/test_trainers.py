@@ -23,7 +23,7 @@ datasets = pytest.importorskip("datasets")
 import modeling_llama_omni  # noqa: E402,F401  (Auto registration)
 from modeling_llama_omni import LlamaOmniForConditionalGeneration  # noqa: E402
 from processing import LlamaOmniProcessor  # noqa: E402
-from trainers.cli import main as cli_main  # noqa: E402
+from llama_omni_cli import main as cli_main  # noqa: E402
 from trainers.common import unwrapped_llama_omni  # noqa: E402
 from trainers.data import IGNORE_INDEX, LlamaOmniCollator, SpeechInstructionEncoder  # noqa: E402
 from trainers.stage1 import LlamaOmniStage1Trainer, Stage1Config  # noqa: E402
@@ -452,7 +452,7 @@ def test_killed_and_resumed_training_gives_the_same_weights(workdir, tmp_path, s
 
 DDP_SCRIPT = """
 import sys
-from trainers.cli import main
+from llama_omni_cli import main
 for stage, recipe in zip(sys.argv[1::2], sys.argv[2::2]):
     if main(["train", stage, "--config", recipe]) != 0:
         sys.exit(1)

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from processing import tts
-from processing.tts import (
+from offline_assets import tts
+from offline_assets.tts import (
     EspeakVoice,
     FliteVoice,
     InvalidSpeechError,
@@ -221,7 +221,7 @@ def _normalise(text: str) -> str:
 def test_round_trip_wer_whisper_base():
     import jiwer
 
-    from modeling_llama_omni.offline_sources import transcribe, whisper_base
+    from offline_assets.sources import transcribe, whisper_base
 
     model, processor = whisper_base()
     figures = {}

@@ -13,8 +13,8 @@ import pytest
 import soundfile as sf
 import torch
 
-from processing.tts import get_voice
-from processing.unit_extractor import (
+from offline_assets.tts import get_voice
+from processing.instructs2s.units import (
     CENTROIDS_NAME,
     CONFIG_NAME,
     UnitExtractor,

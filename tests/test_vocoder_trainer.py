@@ -51,7 +51,7 @@ def _needs_joe():
     if shutil.which("espeak-ng") is None:
         pytest.skip("espeak-ng is not installed")
     try:
-        from modeling_llama_omni.offline_sources import piper_joe_files
+        from offline_assets.sources import piper_joe_files
 
         piper_joe_files()
     except (ImportError, FileNotFoundError, ModuleNotFoundError) as e:
@@ -98,9 +98,9 @@ def overfit_latent(joe_clip, tmp_path_factory):
 
 @torch.inference_mode()
 def test_torch_vits_decoder_reproduces_the_onnx_voice(joe_clip):
-    from modeling_llama_omni.convert_piper_vocoder import latent_frontend_vocoder_from_piper
+    from offline_assets.sources import piper_joe_vocoder
 
-    vocoder = latent_frontend_vocoder_from_piper(unit_vocab_size=8).eval()
+    vocoder = piper_joe_vocoder(unit_vocab_size=8).eval()
     for key, value in PIPER_MEDIUM_DECODER.items():  # the architecture read from the ONNX graph
         assert getattr(vocoder.config, key) == value, key
     assert vocoder.config.hop_length == 441 and vocoder.config.latent_hop_length == 256
@@ -129,9 +129,9 @@ def test_latent_frontend_overfits_a_two_second_clip(overfit_latent, joe_clip):
     assert final["latent_l1"] < 0.8 * initial["latent_l1"]
     assert final["duration_loss"] < 0.5 * initial["duration_loss"]
     # the decoder stayed frozen and is still the voice's
-    from modeling_llama_omni.convert_piper_vocoder import latent_frontend_vocoder_from_piper
+    from offline_assets.sources import piper_joe_vocoder
 
-    reference = latent_frontend_vocoder_from_piper(unit_vocab_size=NUM_UNITS, **TINY_FRONTEND)
+    reference = piper_joe_vocoder(unit_vocab_size=NUM_UNITS, **TINY_FRONTEND)
     for name, tensor in reference.generator.state_dict().items():
         assert torch.equal(trainer.vocoder.generator.state_dict()[name], tensor), name
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from processing.writers import (
+from processing.instructs2s.writers import (
     RESPOND_SYSTEM_PROMPT,
     REWRITE_USER_TEMPLATE,
     OpenAICompatibleWriter,
@@ -208,7 +208,7 @@ def test_openai_writer_retries_500_then_succeeds(server, caplog):
     server.queue(500, {"error": {"message": "overloaded"}})
     server.queue(200, _ok("fine"))
     writer = OpenAICompatibleWriter(server.url, "m", api_key="sk-secret", backoff=0.01)
-    with caplog.at_level(logging.WARNING, logger="processing.writers"):
+    with caplog.at_level(logging.WARNING, logger="processing.instructs2s.writers"):
         assert writer.complete(CONVERSATIONS[:1]) == ["fine"]
     assert len(server.requests) == 2
     assert "HTTP 500" in caplog.text and "sk-secret" not in caplog.text

@@ -3,7 +3,7 @@
 
 Steps (each one resumable and skipped when its output is complete; `--steps` picks some):
 
-1. `data`: the speech-instruction set (processing/recipes/instructs2s_embedded.yaml): every seed instruction,
+1. `data`: the speech-instruction set (processing/instructs2s/recipes/instructs2s_embedded.yaml): every seed instruction,
    SmolLM2's answers to the written questions, Piper "joe" response speech, units (Whisper-base layer 4 + k-means).
 2. `voices`: each training instruction spoken by more of the training voices (the builder draws one voice per
    example; the extra copies share the response, its speech and its units). Flite "awb" is never used: it is the
@@ -16,7 +16,7 @@ Steps (each one resumable and skipped when its output is complete; `--steps` pic
 6. `stage1`: the adaptor learns to make the frozen LLM answer the spoken question as it answers the written one.
 7. `stage2`: the CTC speech decoder learns the response units from the LLM's hidden states.
 8. `export`: the trained parts (adaptor, speech decoder, vocoder front-end) and a manifest into
-   modeling_llama_omni/llama_omni_tiny/, which `modeling_llama_omni.embedded.assemble_default()` reads.
+   offline_assets/llama_omni_tiny/, which `offline_assets.embedded.assemble_default()` reads.
 
     llama-omni build-default                   # all steps but `voices` (about 2 hours on 2 CPU cores)
     llama-omni build-default --steps stage2,export
@@ -36,7 +36,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RECIPES = Path(__file__).resolve().parent / "recipes" / "embedded"
-DATA_RECIPE = ROOT / "processing" / "recipes" / "instructs2s_embedded.yaml"
+DATA_RECIPE = ROOT / "processing" / "instructs2s" / "recipes" / "instructs2s_embedded.yaml"
 STEPS = ("data", "voices", "vocoder", "init", "warmup", "stage1", "stage2", "export")
 # `voices` is optional: with a CPU budget of ~40 minutes, stage 1 sees about one epoch of the base set anyway.
 DEFAULT_STEPS = ("data", "vocoder", "init", "warmup", "stage1", "stage2", "export")
@@ -47,6 +47,14 @@ ENCODER_CACHE = "encoder_cache"
 TRAIN_VOICES = ("flite:kal16", "flite:rms", "flite:slt", "espeak:en-us", "piper:joe")
 HELDOUT_VOICE = "flite:awb"
 VOICE_OPTIONS = {"espeak:en-us": {"speed": 140}}
+
+
+def embedded_system_prompt(max_words: int = 40) -> str:
+    """The system prompt of llama-omni-tiny: the data builder's respond prompt (what SmolLM2 answered the written
+    training questions with) at `max_words` words; the export writes it into the manifest."""
+    from processing.instructs2s.writers import RESPOND_SYSTEM_PROMPT
+
+    return RESPOND_SYSTEM_PROMPT.format(max_words=max_words)
 
 
 def _done(folder: Path) -> dict[str, Any] | None:
@@ -83,8 +91,8 @@ def step_voices(work: Path, copies: int = 3, seed: int = 0) -> None:
     import numpy as np
     from tqdm.auto import tqdm
 
-    from processing.instructs2s import SAMPLING_RATE, _example_seed, _speak, validate_audio
-    from processing.tts import get_voice
+    from processing.instructs2s import SAMPLING_RATE, example_seed, speak, validate_audio
+    from offline_assets.tts import get_voice
 
     target = work / "data_voices"
     if _done(target):
@@ -96,12 +104,12 @@ def step_voices(work: Path, copies: int = 3, seed: int = 0) -> None:
     rejected = 0
     source = train.select_columns([c for c in train.column_names if c != "speech_instruction"])
     for row in tqdm(source, total=len(source), desc="extra instruction voices"):
-        rng = np.random.default_rng(_example_seed(seed, row["id"], "extra-voices") % (2**32))
+        rng = np.random.default_rng(example_seed(seed, row["id"], "extra-voices") % (2**32))
         others = [v for v in TRAIN_VOICES if v != row["instruction_voice"]]
         for name in rng.permutation(others)[: copies - 1]:
             name = str(name)
-            audio = np.asarray(_speak(voices[name], row["instruction"],
-                                      _example_seed(seed, row["id"], name) % (2**62)), dtype=np.float32)
+            audio = np.asarray(speak(voices[name], row["instruction"],
+                                      example_seed(seed, row["id"], name) % (2**62)), dtype=np.float32)
             if validate_audio(audio, SAMPLING_RATE, max_seconds=30.0) is not None:
                 rejected += 1
                 continue
@@ -154,12 +162,12 @@ def step_vocoder(work: Path, minutes: float | None = None) -> None:
 
 def step_init(work: Path) -> None:
     """The untrained model folder (pretrained encoder and LLM, fresh adaptor and speech decoder)."""
-    from modeling_llama_omni.embedded import base_model
+    from offline_assets.embedded import base_model
 
     target = work / "init"
     if _done(target):
         return
-    model, processor = base_model()
+    model, processor = base_model(system_prompt=embedded_system_prompt())
     model.save_pretrained(target)
     processor.save_pretrained(target)
     _mark_done(target, {"parameters": sum(p.numel() for p in model.parameters())})
@@ -242,9 +250,9 @@ def _train_stage(stage: str, work: Path, model_dir: Path, minutes: float, extra:
 
 
 def step_export(work: Path, weights_dir: Path | None = None) -> Path:
-    """The trained parts + manifest into the package (modeling_llama_omni/llama_omni_tiny/)."""
+    """The trained parts + manifest into the package (offline_assets/llama_omni_tiny/)."""
     from modeling_llama_omni import LlamaOmniForConditionalGeneration, UnitVocoder
-    from modeling_llama_omni.embedded import DEFAULT_ARCHITECTURE, _system_prompt, write_weights
+    from offline_assets.embedded import DEFAULT_ARCHITECTURE, write_weights
 
     model = LlamaOmniForConditionalGeneration.from_pretrained(str(work / "stage2"))
     vocoder = UnitVocoder.from_pretrained(str(work / "vocoder"))
@@ -256,7 +264,7 @@ def step_export(work: Path, weights_dir: Path | None = None) -> Path:
         "stage2": {k: v for k, v in (_done(work / "stage2") or {}).items() if k != "log_history"},
         "vocoder": (_done(work / "vocoder") or {}),
     }
-    settings = {"default_system_prompt": _system_prompt(), "default_instruction": "<speech>"}
+    settings = {"default_system_prompt": embedded_system_prompt(), "default_instruction": "<speech>"}
     folder = write_weights(model, settings, vocoder, DEFAULT_ARCHITECTURE, training, weights_dir=weights_dir)
     # the unit extractor the units were made with (for resynthesis checks and for extending the data)
     shutil.rmtree(folder / "unit_extractor", ignore_errors=True)

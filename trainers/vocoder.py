@@ -572,15 +572,15 @@ def capture_latent_examples(
 
     Args:
         texts: what to say.
-        voice: a `processing.tts.PiperVoice` (default: joe).
-        unit_extractor: a fitted `processing.unit_extractor.UnitExtractor`; None leaves `units` as a single 0
+        voice: a `offline_assets.tts.PiperVoice` (default: joe).
+        unit_extractor: a fitted `processing.instructs2s.units.UnitExtractor`; None leaves `units` as a single 0
             placeholder, to be filled by `extract_units` (e.g. after fitting an extractor on the audio).
         progress: show a progress bar.
 
     Raises:
-        processing.tts.TTSError: a voice without the latent tensor, or a synthesis failure.
+        offline_assets.tts.TTSError: a voice without the latent tensor, or a synthesis failure.
     """
-    from processing.tts import PiperVoice, TTSError
+    from offline_assets.tts import PiperVoice, TTSError
 
     voice = voice if voice is not None else PiperVoice()
     texts = list(texts)
@@ -612,7 +612,7 @@ def fit_unit_extractor(examples: list[VocoderExample], sampling_rate: int, num_u
     """A `UnitExtractor` (offline Whisper-base, `layer`) whose k-means (K = `num_units`) is fitted on the examples'
     audio (given at `sampling_rate`)."""
     from processing import load_audio
-    from processing.unit_extractor import UnitExtractor
+    from processing.instructs2s.units import UnitExtractor
 
     clips = [load_audio(e.audio, sampling_rate=sampling_rate, max_seconds=None) for e in examples]
     return UnitExtractor(layer=layer).fit(clips, num_units=num_units, seed=seed, progress=progress)
@@ -1176,8 +1176,8 @@ def _captured_examples(config: VocoderTrainingConfig, progress: bool) -> tuple[l
     """
     import datasets
 
-    from processing.tts import PiperVoice
-    from processing.unit_extractor import CENTROIDS_NAME, CONFIG_NAME, UnitExtractor
+    from offline_assets.tts import PiperVoice
+    from processing.instructs2s.units import CENTROIDS_NAME, CONFIG_NAME, UnitExtractor
 
     texts = read_texts(config.capture_texts_path, config.capture_text_field, config.capture_split,
                        config.capture_max_texts)
@@ -1240,6 +1240,10 @@ def build_vocoder(config: VocoderTrainingConfig, unit_vocab_size: int | None = N
     if "unit_vocab_size" not in values:
         raise ValueError("set vocoder_config.unit_vocab_size (no unit extractor or data to infer it from)")
     if config.vocoder_type == "latent_frontend":
+        if config.piper_voice_path is None:
+            from offline_assets.sources import piper_joe_vocoder
+
+            return piper_joe_vocoder(**values)
         from modeling_llama_omni.convert_piper_vocoder import latent_frontend_vocoder_from_piper
 
         return latent_frontend_vocoder_from_piper(config.piper_voice_path, **values)
@@ -1255,7 +1259,7 @@ def build_vocoder_trainer(config: VocoderTrainingConfig) -> UnitVocoderTrainer:
             extractor is needed but missing.
         FileNotFoundError: a missing dataset, texts file or vocoder folder.
     """
-    from processing.unit_extractor import UnitExtractor
+    from processing.instructs2s.units import UnitExtractor
 
     progress = not config.disable_tqdm
     extractor = None

@@ -12,8 +12,8 @@ answer contains it, e.g. "Paris", "eight", "Shakespeare"). About 10 % of each ca
 All content is curated here by hand (fact tables and phrasings); templates rotate so that no two questions
 read the same. The output is deterministic: rerun with
 
-    python processing/data/make_seed_instructions.py            # rewrite the file
-    python processing/data/make_seed_instructions.py --check    # exit 1 if the file is not up to date
+    python processing/instructs2s/data/make_seed_instructions.py            # rewrite the file
+    python processing/instructs2s/data/make_seed_instructions.py --check    # exit 1 if the file is not up to date
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))
 
-from processing.text_normalizer import number_to_words, ordinal_to_words  # noqa: E402
+from processing.instructs2s.text_normalizer import number_to_words, ordinal_to_words  # noqa: E402
 
 OUTPUT = HERE / "seed_instructions.jsonl"
 SEED = 2409_06666

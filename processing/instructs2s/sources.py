@@ -14,7 +14,7 @@ ignored), chat conversations (``messages`` / ``conversations`` / ``conversation`
 turn; OpenAI ``role``/``content``, ShareGPT ``from``/``value`` and UltraChat's list of strings), and a plain
 ``prompt`` / ``question`` / ``text`` / ``query`` column, or the column you name.
 
-The seed file ``processing/data/seed_instructions.jsonl`` ships with the package so the builder runs offline.
+The seed file ``processing/instructs2s/data/seed_instructions.jsonl`` ships with the package so the builder runs offline.
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from .processing_llama_omni import SAMPLING_RATE, load_audio
+from processing.processing_llama_omni import SAMPLING_RATE, load_audio
 
 
 DEFAULT_TIMEOUT = 60.0
@@ -490,7 +490,7 @@ class PiperVoice(TTSVoice):
     ):
         if model_path is None:
             try:
-                from modeling_llama_omni.offline_sources import piper_joe_files
+                from offline_assets.sources import piper_joe_files
             except ImportError as e:  # the library without the modeling package
                 raise TTSUnavailableError(f"cannot locate the joe voice: {e}") from e
             try:

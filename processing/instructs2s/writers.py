@@ -14,8 +14,8 @@ A :class:`Writer` is anything that completes a batch of chat conversations: a lo
 (:class:`TransformersChatWriter`, e.g. the offline SmolLM2-135M-Instruct, see :func:`find_offline_smollm2`)
 or an OpenAI-compatible HTTP endpoint (:class:`OpenAICompatibleWriter`, for a big LLM behind vLLM, TGI,
 llama.cpp's server, or a hosted API). Whatever the LLM writes, the steps strip chat preambles
-("Sure! Here is..."), run :func:`processing.text_normalizer.normalize_for_speech`, and reject what
-:func:`processing.text_normalizer.check_speakable` finds unspeakable; each result keeps the raw output.
+("Sure! Here is..."), run :func:`processing.instructs2s.text_normalizer.normalize_for_speech`, and reject what
+:func:`processing.instructs2s.text_normalizer.check_speakable` finds unspeakable; each result keeps the raw output.
 
 The prompts are our own wording.
 """

@@ -1,0 +1,36 @@
+# Copyright 2026 The llama-omni-hf authors. Licensed under the Apache License, Version 2.0.
+"""The inference runtime: load a LLaMA-Omni folder or the embedded default, answer spoken questions, and read every
+timing (time to first audio / text, decoding time) from one timeline of streamed events. `llama-omni chat`, the
+Space, the evaluation runner, the cascade baseline and the benchmarks all answer through it."""
+
+from .runtime import (
+    AnswerEvent,
+    Timeline,
+    answer,
+    drain,
+    load_model,
+    model_inputs,
+    pick_device_and_dtype,
+    record,
+    resolve_model_folder,
+    sampling_rate_of,
+    stream_answer,
+    wav_bytes,
+    write_wav,
+)
+
+__all__ = [
+    "AnswerEvent",
+    "Timeline",
+    "answer",
+    "drain",
+    "load_model",
+    "model_inputs",
+    "pick_device_and_dtype",
+    "record",
+    "resolve_model_folder",
+    "sampling_rate_of",
+    "stream_answer",
+    "wav_bytes",
+    "write_wav",
+]
