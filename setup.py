@@ -19,9 +19,11 @@ INSTALL_REQUIRES = [
     "jiwer==4.0.0",
     "numpy==2.4.6",
     "safetensors",
-    "httpx",
+    "openai==3.51.0",  # the client of OpenAI-compatible servers (LLM writers, the evaluation judge)
     # offline TTS (Piper VITS voice), unit k-means, GGUF loading (SmolLM2), LoRA
     "onnxruntime==1.31.1",
+    "onnx==1.23.2",  # reading / editing the Piper voice graph
+    "inflect==7.6.0",  # number and ordinal words of the data builder's speech normalizer
     "scikit-learn==1.9.1",
     "gguf==0.19.0",
     "peft==0.21.2",
@@ -31,7 +33,7 @@ INSTALL_REQUIRES = [
 ]
 
 EXTRAS_REQUIRE = {
-    "dev": ["pytest==9.2.0", "playwright==1.65.2"],  # playwright drives Debian's chromium (no browser download)
+    "dev": ["pytest==9.2.0", "playwright==1.65.2", "httpx"],  # playwright drives Debian's chromium (no browser download)
 }
 
 setup(

@@ -44,7 +44,7 @@ def run(num_examples: int = 40, output_dir: str | os.PathLike | None = None, wri
     import torch
     import yaml
 
-    from offline_assets.sources import transcribe, whisper_base
+    from offline_assets.whisper import transcribe, whisper_base
     from processing.instructs2s import build_dataset
 
     recipe = yaml.safe_load(TINY_RECIPE.read_text())

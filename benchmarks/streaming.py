@@ -48,6 +48,7 @@ from modeling_llama_omni import (  # noqa: E402
     release_openmp_threads,
 )
 from modeling_llama_omni.modeling_llama_omni import LlamaOmniCTCSpeechDecoder  # noqa: E402
+from inference import Timeline, drain, record  # noqa: E402
 
 OMEGAS = [10, 20, 40, 60, 80, 100, math.inf]
 # A random LLM decoding greedily repeats one token, so its hidden states (and the units) would not vary: sample.
@@ -129,7 +130,7 @@ def measure_ttfa(model, vocoder, inputs, omega, max_new_tokens: int) -> dict:
     streamer = AudioStreamer(model, _WordCounter(), vocoder=vocoder, chunk_size=omega if omega != math.inf else None)
     torch.manual_seed(0)
     start = time.perf_counter()
-    ttfa = lagging_tokens = None
+    lagging_tokens = None
     import threading
 
     thread = threading.Thread(
@@ -138,11 +139,11 @@ def measure_ttfa(model, vocoder, inputs, omega, max_new_tokens: int) -> dict:
     )
     release_openmp_threads()  # as model.stream does
     thread.start()
-    for _text, audio in streamer:
-        if ttfa is None and audio.size:
-            ttfa = time.perf_counter() - start
+    timeline = Timeline(sampling_rate=int(vocoder.config.sampling_rate), start=start)
+    for event in record(streamer, timeline):
+        if lagging_tokens is None and event.has_audio:
             lagging_tokens = len(streamer.token_ids)
-    total = time.perf_counter() - start
+    ttfa, total = timeline.ttfa_s, timeline.total_s
     thread.join()
     return {
         "omega": "inf" if omega == math.inf else omega,
@@ -178,15 +179,13 @@ def measure_total_time(model, vocoder, inputs, max_new_tokens: int, repeats: int
 
     def with_units():
         torch.manual_seed(0)
-        for _ in model.stream(_WordCounter(), vocoder=None, max_new_tokens=max_new_tokens, eos_token_id=None,
-                              **SAMPLING, **inputs):
-            pass
+        drain(model.stream(_WordCounter(), vocoder=None, max_new_tokens=max_new_tokens, eos_token_id=None,
+                           **SAMPLING, **inputs), Timeline(sampling_rate=None))
 
     def with_audio():
         torch.manual_seed(0)
-        for _ in model.stream(_WordCounter(), vocoder=vocoder, chunk_size=10, max_new_tokens=max_new_tokens,
-                              eos_token_id=None, **SAMPLING, **inputs):
-            pass
+        drain(model.stream(_WordCounter(), vocoder=vocoder, chunk_size=10, max_new_tokens=max_new_tokens,
+                           eos_token_id=None, **SAMPLING, **inputs), Timeline(int(vocoder.config.sampling_rate)))
 
     times = median_times({"text_only_s": text_only, "text_and_units_s": with_units, "text_units_audio_s": with_audio},
                          repeats)
@@ -276,7 +275,8 @@ def measure_embedded(max_new_tokens: int, repeats: int) -> dict | None:
     `release_openmp_threads()` in the caller (the OpenMP pool effect)."""
     import threading
 
-    from offline_assets import embedded, release_openmp_threads, stream_generate
+    from modeling_llama_omni import release_openmp_threads, stream_generate
+    from offline_assets import embedded
 
     try:
         model, processor = embedded.load_default(device="cpu", dtype="float32")
@@ -298,15 +298,13 @@ def measure_embedded(max_new_tokens: int, repeats: int) -> dict | None:
             thread.join()
         return run
 
-    def drain(iterator):
-        for _ in iterator:
-            pass
-
+    rate = int(vocoder.config.sampling_rate)
     runs = {
         "text_only_s": lambda: model.generate(**kwargs),
-        "text_and_units_s": lambda: drain(stream_generate(model, processor, vocoder=None, **kwargs)),
+        "text_and_units_s": lambda: drain(stream_generate(model, processor, vocoder=None, **kwargs),
+                                          Timeline(sampling_rate=None)),
         "text_units_audio_s": lambda: drain(stream_generate(model, processor, vocoder=vocoder, chunk_size=10,
-                                                            **kwargs)),
+                                                            **kwargs), Timeline(sampling_rate=rate)),
         "thread_text_only_s": in_thread(release=False),
         "thread_text_only_released_s": in_thread(release=True),
     }

@@ -79,10 +79,10 @@ def run(model_dir: str | None = None, omega: int = 10, limit: int | None = None,
     from tqdm.auto import tqdm
 
     from offline_assets.embedded import WEIGHTS_DIR
-    from offline_assets.sources import transcribe, whisper_base
+    from offline_assets.whisper import transcribe, whisper_base
     from offline_assets.tts import get_voice
     from processing.instructs2s.units import UnitExtractor
-    from trainers.chat import answer, load_model
+    from inference import answer, load_model
 
     torch.manual_seed(0)
     model, processor = load_model(model_dir)
@@ -109,10 +109,9 @@ def run(model_dir: str | None = None, omega: int = 10, limit: int | None = None,
         result = answer(model, processor, item["audio"], chunk_size=omega, max_new_tokens=max_new_tokens,
                         do_sample=False)
         records.append({"id": item["id"], "kind": item["kind"], "category": item["category"],
-                        "question": item["instruction"], "gold": item["answer"], "speech_mode": result["text"],
-                        "ttfa_s": result["ttfa_s"], "total_s": result["total_s"],
-                        "audio_seconds": len(result["audio"]) / result["sampling_rate"],
-                        "_audio16": resample(result["audio"], result["sampling_rate"], 16000)})
+                        "question": item["instruction"], "gold": item["answer"], "speech_mode": result.text,
+                        "ttfa_s": result.ttfa_s, "total_s": result.total_s, "audio_seconds": result.audio_s,
+                        "_audio16": resample(result.audio, result.sampling_rate, 16000)})
     for record in tqdm([r for r in records if r["kind"] == "heldout"], desc="text-mode answers",
                        disable=not progress):
         record["text_mode"] = text_answer(model, processor, record["question"], max_new_tokens)

@@ -119,7 +119,7 @@ class StepTimer(TrainerCallback):
 def bench(stage: str, folder: str, model_dir: str, cache: bool, steps: int, batch_size: int) -> dict:
     """Trains `steps` steps of `stage` with the tiny recipe; returns samples/s (batch size / median step time over
     steps 2..N) and the set-up time (which includes building the encoder-output cache, shared by both stages)."""
-    from trainers.train import build_trainer, parse_train_args
+    from trainers.scripts.train import build_trainer, parse_train_args
 
     out = os.path.join(folder, f"{stage}-{'cache' if cache else 'nocache'}")
     overrides = [

@@ -66,23 +66,15 @@ def run(train_texts: int = 300, heldout_texts: int = 30, minutes: float = 5.0, n
         work_dir: str | None = None, progress: bool = True) -> dict:
     import numpy as np
     import torch
-    import yaml
 
-    from offline_assets.sources import transcribe, whisper_base
+    from offline_assets.whisper import transcribe, whisper_base
     from processing import load_audio
     from offline_assets.tts import PiperVoice
-    from trainers.vocoder import (
-        VocoderTrainingConfig,
-        build_vocoder_trainer,
-        capture_latent_examples,
-        mean_latent_per_unit,
-        read_texts,
-        run_lengths,
-    )
+    from trainers.scripts.train import build_vocoder_trainer, parse_vocoder_args
+    from trainers.vocoder import capture_latent_examples, mean_latent_per_unit, read_texts, run_lengths
 
     work_dir = work_dir or tempfile.mkdtemp(prefix="vocoder_training_")
-    recipe = yaml.safe_load(RECIPE.read_text())
-    recipe.update(
+    overrides = dict(
         output_dir=os.path.join(work_dir, "vocoder"),
         capture_texts_path=str(SEED_FILE),
         capture_max_texts=train_texts,
@@ -93,7 +85,7 @@ def run(train_texts: int = 300, heldout_texts: int = 30, minutes: float = 5.0, n
         save_steps=None,
         disable_tqdm=not progress,
     )
-    config = VocoderTrainingConfig.from_dict(recipe, source=str(RECIPE))
+    config = parse_vocoder_args(["--config", str(RECIPE)], overrides=overrides)
     timings = {}
     start = time.perf_counter()
     trainer = build_vocoder_trainer(config)

@@ -70,12 +70,12 @@ class WhisperASR:
     """
 
     def __init__(self, name_or_path: str = "whisper-base", device: str | None = None, language: str | None = "en"):
-        from offline_assets import sources as offline_sources
+        from offline_assets import whisper
 
         if name_or_path == "whisper-base":
-            model, processor = offline_sources.whisper_base()
+            model, processor = whisper.whisper_base()
         elif name_or_path == "whisper-tiny.en":
-            model, processor = offline_sources.whisper_tiny_en()
+            model, processor = whisper.whisper_tiny_en()
         else:
             from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
@@ -88,7 +88,7 @@ class WhisperASR:
 
     def __call__(self, clips: Sequence[np.ndarray]) -> list[str]:
         """One transcript per 16 kHz clip ("" for an empty clip); clips over 30 s are transcribed in pieces."""
-        from offline_assets.sources import transcribe
+        from offline_assets.whisper import transcribe
 
         pieces, owners = [], []
         for i, clip in enumerate(clips):

@@ -4,7 +4,9 @@ text mode -> a TTS voice (Piper "joe" by default, the voice of the training resp
 
 It is as fast as a cascade reasonably gets without overlapping ASR with the user's speech: the LLM streams its text
 (`TextIteratorStreamer`, generate() in a thread), and every sentence is spoken as soon as it is complete, while the
-LLM goes on writing. Time to first audio therefore = ASR + the LLM's first sentence + TTS of that sentence.
+LLM goes on writing. Time to first audio therefore = ASR + the LLM's first sentence + TTS of that sentence. The
+answer is a stream of `(text_delta, audio_chunk)` pairs, timed by the inference runtime (`inference.drain` into a
+`Timeline`) exactly as the end-to-end model's stream is.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -58,7 +61,8 @@ class CascadeBaseline:
         return self.processor.tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(self.model.device)
 
     def answer(self, audio: np.ndarray, **generate_kwargs: Any) -> dict[str, Any]:
-        """Answers one spoken question (float32 mono 16 kHz).
+        """Answers one spoken question (float32 mono 16 kHz); the answer is timed by the inference runtime's
+        `Timeline` (`inference.drain`), as the end-to-end model's is.
 
         Returns:
             `{"question_transcript", "text", "audio" (16 kHz float32), "sampling_rate", "asr_s", "ttft_s",
@@ -68,14 +72,35 @@ class CascadeBaseline:
         Raises:
             whatever generate() raises.
         """
+        from inference import Timeline, drain
+
+        timeline = Timeline(int(self.voice.sampling_rate))
+        transcript = self.asr([audio])[0]
+        asr_s = time.perf_counter() - timeline.start
+        unspoken: list[str] = []
+        drain(self.stream(transcript, unspoken, **generate_kwargs), timeline)
+        return {"question_transcript": transcript, "text": timeline.text, "audio": timeline.audio,
+                "sampling_rate": timeline.sampling_rate, "asr_s": asr_s, "ttft_s": timeline.ttft_s,
+                "ttfa_s": timeline.ttfa_s, "total_s": timeline.total_s, "unspoken": unspoken}
+
+    def stream(
+        self, transcript: str, unspoken: list[str] | None = None, **generate_kwargs: Any
+    ) -> Iterator[tuple[str, np.ndarray | None]]:
+        """The LLM's text answer to `transcript` and its speech, as `(text_delta, audio_chunk)` pairs (the shape of
+        `model.stream()`): every text delta as the LLM writes it (`(delta, None)`), and every complete sentence's
+        speech as soon as it is synthesised (`("", audio)`), while the LLM goes on writing.
+
+        Args:
+            transcript: the question as text (the ASR transcript).
+            unspoken: where the sentences the voice refused (nothing speakable in them) are appended.
+            generate_kwargs: `generate()` arguments.
+
+        Raises:
+            whatever generate() raises (after the generation thread ended).
+        """
         import torch
         from transformers import TextIteratorStreamer
 
-        from offline_assets.tts import TTSError
-
-        start = time.perf_counter()
-        transcript = self.asr([audio])[0]
-        asr_s = time.perf_counter() - start
         inputs = self.text_inputs(transcript or ".")
         streamer = TextIteratorStreamer(self.processor.tokenizer, skip_prompt=True, skip_special_tokens=True,
                                         timeout=600.0)
@@ -90,38 +115,33 @@ class CascadeBaseline:
                 streamer.end()
 
         thread = threading.Thread(target=run, name="cascade-generate", daemon=True)
-        release_openmp_threads()  # as model.stream does: the ASR above ran torch kernels in this thread
+        release_openmp_threads()  # as model.stream does: the ASR before ran torch kernels in this thread
         thread.start()
-        text, buffer, pieces, unspoken = "", "", [], []
-        ttft = ttfa = None
-
-        def speak(sentences: list[str]) -> None:
-            nonlocal ttfa
-            for sentence in sentences:
-                try:
-                    pieces.append(np.asarray(self.voice.synthesize(sentence), dtype=np.float32))
-                except (ValueError, TTSError):  # nothing speakable in it (symbols only, ...)
-                    unspoken.append(sentence)
-                    continue
-                if ttfa is None:
-                    ttfa = time.perf_counter() - start
-
+        buffer = ""
         for delta in streamer:
-            if delta and ttft is None:
-                ttft = time.perf_counter() - start
-            text += delta
+            if not delta:
+                continue
+            yield delta, None
             buffer += delta
             sentences, buffer = pop_sentences(buffer)
-            speak(sentences)
+            yield from self._speak(sentences, unspoken)
         thread.join()
         if errors:
             raise errors[0]
-        speak(pop_sentences(buffer, final=True)[0])
-        total = time.perf_counter() - start
-        audio_out = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
-        return {"question_transcript": transcript, "text": text.strip(), "audio": audio_out,
-                "sampling_rate": int(self.voice.sampling_rate), "asr_s": asr_s, "ttft_s": ttft, "ttfa_s": ttfa,
-                "total_s": total, "unspoken": unspoken}
+        yield from self._speak(pop_sentences(buffer, final=True)[0], unspoken)
+
+    def _speak(self, sentences: list[str], unspoken: list[str] | None) -> Iterator[tuple[str, np.ndarray]]:
+        """`("", speech)` of each sentence the voice can say; the others go to `unspoken`."""
+        from offline_assets.tts import TTSError
+
+        for sentence in sentences:
+            try:
+                speech = np.asarray(self.voice.synthesize(sentence), dtype=np.float32)
+            except (ValueError, TTSError):  # nothing speakable in it (symbols only, ...)
+                if unspoken is not None:
+                    unspoken.append(sentence)
+                continue
+            yield "", speech
 
 
 __all__ = ["CascadeBaseline", "pop_sentences"]

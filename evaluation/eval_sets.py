@@ -260,7 +260,7 @@ def build_paper_eval_set(output_dir: str | os.PathLike, source: str | os.PathLik
         ValueError: `source` is not Alpaca-Eval data, or it holds no helpful_base / vicuna question.
         TTSError / TTSUnavailableError: the voice failed.
     """
-    import soundfile as sf
+    from inference import write_wav
 
     rows = _alpaca_eval_rows(source)
     kept, removed = select_paper_questions(rows)
@@ -272,7 +272,7 @@ def build_paper_eval_set(output_dir: str | os.PathLike, source: str | os.PathLik
     audios = speak([str(row["instruction"]).strip() for row in kept], voice, progress)
     lines = []
     for example_id, row, audio in zip(ids, kept, audios):
-        sf.write(out / "audio" / f"{example_id}.wav", audio, 16000, subtype="PCM_16")
+        write_wav(out / "audio" / f"{example_id}.wav", audio, 16000)
         lines.append(json.dumps({"id": example_id, "question": str(row["instruction"]).strip(),
                                  "audio": f"audio/{example_id}.wav", "category": row["dataset"]}, ensure_ascii=False))
     (out / EVAL_SET_FILE).write_text("\n".join(lines) + "\n", encoding="utf-8")

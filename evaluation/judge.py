@@ -207,7 +207,8 @@ class LocalChatJudge:
 
 
 class OpenAICompatibleJudge:
-    """A chat-completions endpoint (OpenAI, vLLM, llama.cpp server, TGI, ...): POST `{url}/chat/completions`.
+    """A chat-completions endpoint (OpenAI, vLLM, llama.cpp server, TGI, ...): POST `{url}/chat/completions`, through
+    the data builder's one client for such servers (`processing.instructs2s.llm_client.ChatCompletionClient`).
 
     Args:
         url: the API base, e.g. "https://api.openai.com/v1" or "http://127.0.0.1:8000/v1".
@@ -215,42 +216,35 @@ class OpenAICompatibleJudge:
         api_key_env: the environment variable holding the API key (not sent when unset or empty).
         timeout: seconds per request.
         seed: sent for providers that honour it.
+        max_tokens: the reply budget.
+        max_retries: HTTP-level retries of a timeout, a failed connection, HTTP 408/409/429 or 5xx (0: none; a
+            failed call is then one failed `grade` attempt).
     """
 
     def __init__(self, url: str, model: str = "gpt-4o", api_key_env: str = "OPENAI_API_KEY", timeout: float = 120.0,
-                 seed: int = 0, max_tokens: int = 48):
+                 seed: int = 0, max_tokens: int = 48, max_retries: int = 0):
+        from processing.instructs2s.llm_client import api_base
+
         if not re.match(r"https?://", url or ""):
             raise ValueError(f"the judge URL must start with http:// or https://, got {url!r}")
-        self.url = url.rstrip("/")
-        if not self.url.endswith("/chat/completions"):
-            self.url += "/chat/completions"
+        self.url = api_base(url) + "/chat/completions"
         self.model, self.api_key_env, self.timeout = model, api_key_env, timeout
-        self.seed, self.max_tokens = seed, max_tokens
+        self.seed, self.max_tokens, self.max_retries = seed, max_tokens, max_retries
         self.name = model
 
     def chat(self, messages: list[dict[str, str]]) -> str:
-        """The reply text. Raises JudgeParseError for a response that is not a chat completion, RuntimeError for an
-        HTTP error or a failed connection."""
-        import httpx
+        """The reply text. Raises JudgeParseError for a response that is not a chat completion, RuntimeError
+        (`ChatCompletionError`) for an HTTP error or a failed connection."""
+        from processing.instructs2s.llm_client import ChatCompletionClient, MalformedCompletionError
 
-        headers = {"Content-Type": "application/json"}
         key = os.environ.get(self.api_key_env or "", "")
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
-        body = {"model": self.model, "messages": messages, "temperature": 0, "max_tokens": self.max_tokens,
-                "seed": self.seed}
-        try:
-            response = httpx.post(self.url, json=body, headers=headers, timeout=self.timeout)
-        except httpx.HTTPError as error:
-            raise RuntimeError(f"judge endpoint {self.url} failed: {error}") from None
-        if response.status_code != 200:
-            raise RuntimeError(f"judge endpoint {self.url} answered HTTP {response.status_code}: "
-                               f"{response.text[:200]}")
-        try:
-            content = response.json()["choices"][0]["message"]["content"]
-        except (ValueError, KeyError, IndexError, TypeError):
-            raise JudgeParseError(f"not a chat completion: {response.text[:200]!r}") from None
-        return content if isinstance(content, str) else ""
+        with ChatCompletionClient(self.url, self.model, api_key=key, timeout=self.timeout,
+                                  max_retries=self.max_retries,
+                                  auth_hint=f"Set the {self.api_key_env} environment variable.") as client:
+            try:
+                return client.complete(messages, temperature=0, max_tokens=self.max_tokens, seed=self.seed)
+            except MalformedCompletionError as error:
+                raise JudgeParseError(f"not a chat completion: {error}") from None
 
 
 def make_judge(spec: str | None, model_name: str | None = None, api_key_env: str = "OPENAI_API_KEY",

@@ -1,5 +1,5 @@
 # Copyright 2026 The llama-omni-hf authors. Licensed under the Apache License, Version 2.0.
-"""Writing an evaluation: the JSON the model card reads (validated with `hub_cards.evaluation`), the per-question
+"""Writing an evaluation: the JSON the model card reads (validated with `evaluation.schema`), the per-question
 records, the markdown report and the Omega trade-off plot (the analog of the paper's Table 2)."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .runner import EvaluationRun
+from .schema import format_metric, metric_spec, parse_eval_report
 
 EVAL_JSON = "evaluation.json"
 EXAMPLES_JSONL = "examples.jsonl"
@@ -33,8 +34,6 @@ def _json_ready(value: Any) -> Any:
 
 
 def _fmt(key: str, value: Any) -> str:
-    from hub_cards.evaluation import format_metric
-
     if value is None:
         return "-"
     return format_metric(key, value)
@@ -79,8 +78,6 @@ def plot_omega_tradeoff(report: dict[str, Any], path: str | os.PathLike) -> Path
 
 def render_markdown(run: EvaluationRun, plot_name: str | None = PLOT_PNG, max_examples: int = 5) -> str:
     """The markdown report of an evaluation."""
-    from hub_cards.evaluation import metric_spec
-
     report, metrics = run.report, run.report["metrics"]
     omega0 = run.extras.get("omega0")
     lines = [f"# Evaluation of {report['model']}", ""]
@@ -163,10 +160,8 @@ def write_evaluation(run: EvaluationRun, output_dir: str | os.PathLike, plot: bo
         `{"json", "examples", "markdown", "plot"?}` paths.
 
     Raises:
-        hub_cards.evaluation.EvalReportError: the report does not follow the schema (a bug).
+        evaluation.schema.EvalReportError: the report does not follow the schema (a bug).
     """
-    from hub_cards.evaluation import parse_eval_report
-
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     report = _json_ready(run.report)

@@ -7,9 +7,9 @@ with the same settings recomputes nothing):
 
 1. generation, on the model, one question at a time:
    - S2TIF: the text answer with `generate()` (no speech): its decoding time;
-   - S2SIF at every chunk size Omega: `trainers.chat.answer` (`model.stream`): text, speech, time to first audio
-     (TTFA), time to first text token, lagging words (words of text already out when the first audio chunk is),
-     total decoding time;
+   - S2SIF at every chunk size Omega: `inference.answer` (the runtime's timeline of `model.stream`): text, speech,
+     time to first audio (TTFA), time to first text token, lagging words (words of text already out when the first
+     audio chunk is), total decoding time;
    - the cascade baseline (`evaluation.cascade`): TTFA, total time, its text and speech;
 2. ASR of every spoken answer (and of the cascade's), for ASR-WER / ASR-CER and the spoken-answer judge;
 3. speech quality of every spoken answer: distillMOS, DNSMOS, UTMOS (when a model file is given);
@@ -33,11 +33,12 @@ from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import numpy as np
 
 from .eval_sets import HELDOUT_VOICE, load_eval_set
+from .schema import SCHEMA_VERSION
 
 SCHEMA_CACHE_VERSION = 1
 
@@ -158,35 +159,6 @@ class ResultCache:
         return data.reshape(-1), int(rate)
 
 
-class _StreamRecorder:
-    """Wraps a model so that `trainers.chat.answer` can be reused as it is while the `(text, audio)` pairs of
-    `model.stream()` are recorded (with their times), for lagging words and time to first text."""
-
-    def __init__(self, model: Any, start: float):
-        self._model, self._start = model, start
-        self.events: list[tuple[float, str, int]] = []
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._model, name)
-
-    def stream(self, *args: Any, **kwargs: Any) -> Iterator[tuple[str, Any]]:
-        for text, chunk in self._model.stream(*args, **kwargs):
-            self.events.append((time.perf_counter() - self._start, text or "", 0 if chunk is None else len(chunk)))
-            yield text, chunk
-
-    def lagging_words(self) -> int | None:
-        """Words of text already out when the first audio chunk is (None if no audio came)."""
-        text = ""
-        for _, delta, samples in self.events:
-            text += delta
-            if samples:
-                return len(text.split())
-        return None
-
-    def ttft(self) -> float | None:
-        return next((t for t, delta, _ in self.events if delta.strip()), None)
-
-
 def _audio_input(audio: np.ndarray) -> dict[str, Any]:
     return {"array": np.asarray(audio, dtype=np.float32), "sampling_rate": 16000}
 
@@ -196,10 +168,10 @@ def answer_s2tif(model: Any, processor: Any, audio: np.ndarray, **generate_kwarg
     "num_tokens"}`; the time includes feature extraction."""
     import torch
 
+    from inference import model_inputs
+
     start = time.perf_counter()
-    inputs = processor(audio=_audio_input(audio), return_tensors="pt").to(model.device)
-    if "input_features" in inputs:
-        inputs["input_features"] = inputs["input_features"].to(model.dtype)
+    inputs = model_inputs(model, processor, _audio_input(audio))
     with torch.inference_mode():
         out = model.generate(**inputs, **generate_kwargs)
     decoding = time.perf_counter() - start
@@ -209,17 +181,12 @@ def answer_s2tif(model: Any, processor: Any, audio: np.ndarray, **generate_kwarg
 
 
 def answer_s2sif(model: Any, processor: Any, audio: np.ndarray, omega: int, **generate_kwargs: Any) -> dict[str, Any]:
-    """The streamed text + speech answer (`trainers.chat.answer`) at chunk size `omega`: `{"text", "audio",
-    "sampling_rate", "ttfa_s", "ttft_s", "total_s", "lagging_words", "audio_s"}`."""
-    from trainers.chat import answer
+    """The streamed text + speech answer (`inference.answer`) at chunk size `omega`: its `Timeline` as `{"text",
+    "audio", "sampling_rate", "ttfa_s", "ttft_s", "total_s", "lagging_words", "audio_s"}` (times include feature
+    extraction)."""
+    from inference import answer
 
-    start = time.perf_counter()
-    recorder = _StreamRecorder(model, start)
-    result = answer(recorder, processor, _audio_input(audio), chunk_size=omega, **generate_kwargs)
-    result["ttft_s"] = recorder.ttft()
-    result["lagging_words"] = recorder.lagging_words()
-    result["audio_s"] = len(result["audio"]) / result["sampling_rate"]
-    return result
+    return answer(model, processor, _audio_input(audio), chunk_size=omega, **generate_kwargs).as_dict()
 
 
 @lru_cache(maxsize=1)
@@ -261,7 +228,7 @@ def machine_description(device: Any) -> str:
 
 @dataclass
 class EvaluationRun:
-    """What an evaluation produced: the report (the evaluation JSON, schema of `hub_cards.evaluation`), the
+    """What an evaluation produced: the report (the evaluation JSON, schema of `evaluation.schema`), the
     per-question records, and the extra facts of the markdown report."""
 
     report: dict[str, Any]
@@ -281,7 +248,7 @@ def run_evaluation(config: EvaluationConfig, log: Callable[[str], None] = print)
     import torch
     from tqdm.auto import tqdm
 
-    from trainers.chat import load_model
+    from inference import load_model
 
     from .asr import WhisperASR
     from .judge import RUBRIC_VERSION, grade, make_judge
@@ -511,7 +478,7 @@ def run_evaluation(config: EvaluationConfig, log: Callable[[str], None] = print)
         "device": str(fingerprint["device"]), "dtype": fingerprint["dtype"].replace("torch.", ""),
     }
     report = {
-        "schema_version": 1,
+        "schema_version": SCHEMA_VERSION,
         "model": config.model or "llama-omni-tiny (embedded default)",
         "eval_set": info.to_dict(),
         "metrics": metrics,

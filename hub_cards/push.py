@@ -8,7 +8,7 @@ What each repository gets:
               (+ index), the remote-code files (configuration_llama_omni.py, modeling_llama_omni.py,
               modeling_omni2_decoder.py, streaming_llama_omni.py, configuration_unit_vocoder.py,
               modeling_unit_vocoder.py), the processor
-              (processor_config.json + auto_map, tokenizer files, chat_template.jinja, processing_llama_omni.py),
+              (processor_config.json + auto_map, tokenizer files, chat_template.jinja, processing_llama_omni.py + audio_llama_omni.py),
               vocoder/ (config.json + auto_map, model.safetensors, its two code files) and, with --eval-json,
               evaluation.json (the report the card quotes).
     dataset   README.md (the dataset card, whose `configs` point at the parquet files),
@@ -37,22 +37,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .cards import (
-    EVAL_FILE_NAME,
-    VOCODER_SUBFOLDER,
-    CardError,
-    human_size,
-    llama_name_warning,
-    load_recipe,
-    public_report,
-    render_converted_card,
-    render_dataset_card,
-    render_model_card,
-    render_space_card,
-    split_front_matter,
-)
-from .evaluation import EvalReportError, load_eval_report
+from evaluation.schema import EvalReportError, load_eval_report
+
+from .dataset_card import public_report, render_dataset_card
+from .inspection import VOCODER_SUBFOLDER
+from .licenses import llama_name_warning
+from .model_card import EVAL_FILE_NAME, render_converted_card, render_model_card
 from .parts import CODE_LICENSE, GRADIO_SDK_VERSION, ORIGINAL_REPO
+from .recipes import load_recipe
+from .rendering import CardError, human_size, split_front_matter
+from .space_card import render_space_card
 
 REPO_TYPES = ("model", "dataset", "space")
 _MODEL_FILES = ("config.json", "generation_config.json")
@@ -196,7 +190,7 @@ def build_model_folder(
         repo_id: the model repository ("org/name").
         vocoder: the unit vocoder folder when `source` has no `vocoder/` subfolder.
         require_vocoder: refuse a model without a vocoder (it could not speak).
-        eval_json: an evaluation report (`hub_cards.evaluation`), copied to `evaluation.json` and quoted by the card.
+        eval_json: an evaluation report (`evaluation.schema`), copied to `evaluation.json` and quoted by the card.
         recipes: training recipes, as `PATH` or `STAGE=PATH`.
         base_models, datasets, license, language, tags, title, vocoder_source: see `render_model_card`.
         converted_from: the Hub id of the released checkpoint `source` was converted from: renders the
@@ -209,11 +203,7 @@ def build_model_folder(
         CardError / EvalReportError / FileNotFoundError: the card cannot be rendered from what was given.
     """
     from modeling_llama_omni.modeling_llama_omni import write_remote_code
-    from modeling_llama_omni.modeling_unit_vocoder import (
-        VOCODER_REMOTE_CODE_AUTO_MAP,
-        VOCODER_REMOTE_CODE_FILES,
-        write_code_and_auto_map,
-    )
+    from modeling_llama_omni.modeling_unit_vocoder import write_vocoder_remote_code
     from processing.processing_llama_omni import LlamaOmniProcessor
 
     source = Path(source)
@@ -267,7 +257,7 @@ def build_model_folder(
             shutil.copyfile(vocoder_dir / "config.json", target / "config.json")
             for name in vocoder_weights:
                 _link_or_copy(vocoder_dir / name, target / name)
-            write_code_and_auto_map(target, VOCODER_REMOTE_CODE_FILES, VOCODER_REMOTE_CODE_AUTO_MAP)
+            write_vocoder_remote_code(target)
         if eval_json is not None:
             shutil.copyfile(eval_json, out / EVAL_FILE_NAME)
         card.save(out / "README.md")
@@ -375,17 +365,24 @@ def build_space_folder(
     title: str | None = None,
     app_file: str = "app.py",
     sdk_version: str = GRADIO_SDK_VERSION,
+    package_wheel: bool = True,
 ) -> BuiltFolder:
     """Writes the repository folder of a Gradio Space to `out`: the Space folder's files and its card.
+
+    With `package_wheel` (the default), the app runs on this project as an installed package: its wheel goes into
+    `wheels/` and `requirements.txt` gets the line that installs it; the Python modules of a Space folder that is
+    a package (has `__init__.py`, as this project's `space/`) come with the wheel, so only the app file is copied.
 
     The card keeps the body of the folder's own `README.md` (and its other front-matter keys, such as `emoji`);
     `title`, `sdk`, `sdk_version`, `app_file`, `license`, `models` and `datasets` are set here (`models` /
     `datasets` / `license` / `title` default to the README's own values when not given).
 
     Raises:
-        PushError: no such folder, no app file, or an occupied `out`.
+        PushError: no such folder, no app file, an occupied `out`, or a package wheel that cannot be built.
         CardError: invalid ids or front matter.
     """
+    from .package_wheel import PackageWheelError, build_project_wheel, wheel_requirement
+
     space_folder = Path(space_folder)
     if not space_folder.is_dir():
         raise PushError(f"{space_folder} is not a folder (give the Space folder, e.g. space/)")
@@ -414,11 +411,21 @@ def build_space_folder(
         extra={k: v for k, v in front.items() if k not in ("emoji", "short_description", "tags")},
     )
     files = _space_files(space_folder)
+    if package_wheel and (space_folder / "__init__.py").is_file():  # the package's modules come with the wheel
+        files = [p for p in files if p.suffix != ".py" or p.relative_to(space_folder).as_posix() == app_file]
     with _writing(Path(out)) as out:
         for path in files:
             target = out / path.relative_to(space_folder)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, target)
+        if package_wheel:
+            try:
+                wheel = build_project_wheel(out / "wheels")
+            except PackageWheelError as error:
+                raise PushError(str(error)) from error
+            requirements = out / "requirements.txt"
+            lines = requirements.read_text(encoding="utf-8").rstrip("\n") + "\n" if requirements.is_file() else ""
+            requirements.write_text(lines + wheel_requirement(repo_id, wheel) + "\n", encoding="utf-8")
         card.save(out / "README.md")
     warnings = []
     if not (out / "requirements.txt").is_file():
@@ -512,6 +519,8 @@ def _parser() -> argparse.ArgumentParser:
     space.add_argument("--model", action="append", default=[], metavar="ID", help="a model the Space uses")
     space.add_argument("--dataset", action="append", default=[], metavar="ID", help="a dataset the Space uses")
     space.add_argument("--app-file", default="app.py", help="the Space's entry point (default app.py)")
+    space.add_argument("--no-package-wheel", action="store_true",
+                       help="do not ship this project's wheel with the Space (an app that does not import it)")
     return parser
 
 
@@ -528,7 +537,8 @@ def _build(args: argparse.Namespace, out: Path) -> BuiltFolder:
                                     language=args.language or ["en"], tags=args.tag,
                                     max_shard_size=args.max_shard_size)  # fmt: skip
     return build_space_folder(args.path, out, args.repo_id, models=args.model, datasets=args.dataset,
-                              license=args.license, title=args.title, app_file=args.app_file)  # fmt: skip
+                              license=args.license, title=args.title, app_file=args.app_file,
+                              package_wheel=not args.no_package_wheel)  # fmt: skip
 
 
 def push_main(argv: Sequence[str] | None = None) -> int:

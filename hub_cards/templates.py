@@ -1,10 +1,11 @@
 # Copyright 2026 The llama-omni-hf authors. Licensed under the Apache License, Version 2.0.
 """Jinja templates of the cards (the Markdown body under the YAML metadata block).
 
-The renderers in `hub_cards.cards` fill them with facts read from the folder being published (its config, weights,
-build report, evaluation report, recipes); a template never invents a number: every value it prints comes from
-its context, and a section whose facts are missing says so instead. Rendered with `trim_blocks`,
-`lstrip_blocks` and `StrictUndefined` (a missing variable is an error, not an empty string).
+The renderers (`hub_cards.model_card`, `hub_cards.dataset_card`, `hub_cards.space_card`) fill them with facts read
+from the folder being published (its config, weights, build report, evaluation report, recipes); a template never
+invents a number: every value it prints comes from its context, and a section whose facts are missing says so
+instead. Rendered with `trim_blocks`, `lstrip_blocks` and `StrictUndefined` (a missing variable is an error, not an
+empty string).
 
 Every ```python block of the model card is a runnable snippet (the tests run them, in order, against a dry-run
 folder, in an interpreter where this package is not importable).

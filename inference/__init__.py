@@ -3,6 +3,7 @@
 timing (time to first audio / text, decoding time) from one timeline of streamed events. `llama-omni chat`, the
 Space, the evaluation runner, the cascade baseline and the benchmarks all answer through it."""
 
+from .conversation import Conversation, GenerationSettings, Responder, Turn
 from .runtime import (
     AnswerEvent,
     Timeline,
@@ -21,7 +22,11 @@ from .runtime import (
 
 __all__ = [
     "AnswerEvent",
+    "Conversation",
+    "GenerationSettings",
+    "Responder",
     "Timeline",
+    "Turn",
     "answer",
     "drain",
     "load_model",

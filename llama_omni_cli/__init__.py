@@ -48,7 +48,7 @@ def _export_remote_code(argv: list[str]) -> int:
 
 
 def _train(argv: list[str]) -> int:
-    from trainers.train import main as train_main
+    from trainers.scripts.train import main as train_main
 
     return train_main(argv)
 
@@ -60,7 +60,7 @@ def _data(argv: list[str]) -> int:
 
 
 def _units(argv: list[str]) -> int:
-    from processing.instructs2s.units import units_main
+    from processing.instructs2s.units_cli import units_main
 
     return units_main(argv)
 
@@ -72,7 +72,7 @@ def _chat(argv: list[str]) -> int:
 
 
 def _build_default(argv: list[str]) -> int:
-    from trainers.embedded import main as build_main
+    from trainers.scripts.build_default import main as build_main
 
     return build_main(argv)
 

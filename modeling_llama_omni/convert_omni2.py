@@ -43,14 +43,12 @@ from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 from .configuration_llama_omni import LlamaOmniConfig, parse_stream_params
 from .convert_original import (
     CheckpointLayout,
-    SourceTensor,
-    add_conversion_arguments,
     convert_checkpoint,
     map_key,
     rope_parameters_from_source,
-    run_converter,
     whisper_config_from_weights,
 )
+from .convert_utils import SourceTensor, add_conversion_arguments, run_converter
 from .modeling_llama_omni import LlamaOmniForConditionalGeneration
 
 logger = logging.getLogger(__name__)

@@ -33,29 +33,36 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
-from safetensors import safe_open
-from safetensors.torch import save_file
 
-from transformers import GenerationConfig, LlamaConfig, PreTrainedConfig
+from transformers import LlamaConfig, PreTrainedConfig
 
 from .configuration_llama_omni import LlamaOmniConfig
+from .convert_utils import (
+    add_conversion_arguments,
+    check_output_dir,
+    ConversionPlan,
+    format_list,
+    generation_config_from_checkpoint,
+    has_tokenizer,
+    human,
+    load_tokenizer_with_speech_token,
+    move_into,
+    parse_size,
+    read_source_headers,
+    resolve_dtype,
+    run_converter,
+    save_processor,
+    SourceTensor,
+    target_dtype,
+    write_weights,
+)
 from .modeling_llama_omni import LlamaOmniForConditionalGeneration, write_remote_code
 
 logger = logging.getLogger(__name__)
 
 SOURCE_MODEL_TYPE = "omni_speech2s_llama"
 SPEECH_TOKEN = "<speech>"
-SAFE_WEIGHTS_NAME = "model.safetensors"
-SAFE_WEIGHTS_INDEX_NAME = "model.safetensors.index.json"
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model")
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 # Files of an earlier conversion that would shadow or contradict the new weights when overwriting an output folder.
-_STALE_WEIGHT_PATTERNS = (
-    re.compile(r"model(-\d+-of-\d+)?\.safetensors"),
-    re.compile(r"model\.safetensors\.index\.json"),
-    re.compile(r"pytorch_model(-\d+-of-\d+)?\.bin"),
-    re.compile(r"pytorch_model\.bin\.index\.json"),
-)
 # Source keys that may appear in old checkpoints and carry nothing (recomputed from the config).
 _IGNORED_SOURCE_KEYS = re.compile(r".*\.rotary_emb\.inv_freq")
 # LlamaConfig fields taken over from the source config (the rest are LLaVA/LLaMA-Omni training options).
@@ -105,8 +112,6 @@ _PREFIX_RULES = (
 _SPEECH_ENCODER_PREFIX = "model.speech_encoder."
 _TARGET_ENCODER_PREFIX = "model.speech_encoder."
 
-_MAX_LISTED = 20
-
 
 # ----------------------------------------------------------------------------------------------------------------------
 # Key mapping and header reading
@@ -131,106 +136,6 @@ def map_key(key: str) -> str | None:
             rest = key[len(source_prefix) :]
             return target_prefix + rest if allowed.fullmatch(rest) else None
     return None
-
-
-@dataclass
-class SourceTensor:
-    """Where one source tensor lies and what it looks like (from the safetensors header only)."""
-
-    key: str
-    file: str
-    shape: tuple[int, ...]
-    dtype: str  # safetensors dtype name, e.g. "F16"
-
-
-_SAFETENSORS_DTYPES = {
-    "F64": torch.float64,
-    "F32": torch.float32,
-    "F16": torch.float16,
-    "BF16": torch.bfloat16,
-    "I64": torch.int64,
-    "I32": torch.int32,
-    "I16": torch.int16,
-    "I8": torch.int8,
-    "U8": torch.uint8,
-    "BOOL": torch.bool,
-}
-
-
-def _list_weight_files(checkpoint_dir: str) -> list[str]:
-    """The safetensors files of the checkpoint (one, or the shards named by the index)."""
-    single = os.path.join(checkpoint_dir, SAFE_WEIGHTS_NAME)
-    index_path = os.path.join(checkpoint_dir, SAFE_WEIGHTS_INDEX_NAME)
-    if os.path.isfile(index_path):
-        try:
-            with open(index_path, encoding="utf-8") as f:
-                weight_map = json.load(f)["weight_map"]
-        except (OSError, ValueError, KeyError, TypeError) as error:
-            raise ValueError(f"{index_path} is not a valid safetensors index (no 'weight_map'): {error}") from error
-        files = sorted(set(weight_map.values()))
-        missing = [name for name in files if not os.path.isfile(os.path.join(checkpoint_dir, name))]
-        if missing:
-            raise ValueError(f"{index_path} names shard(s) that are not in {checkpoint_dir}: {missing}")
-        return [os.path.join(checkpoint_dir, name) for name in files]
-    if os.path.isfile(single):
-        return [single]
-    others = sorted(name for name in os.listdir(checkpoint_dir) if name.endswith(".safetensors"))
-    if others:
-        raise ValueError(
-            f"{checkpoint_dir} has safetensors files ({others[:5]}) but neither {SAFE_WEIGHTS_NAME} nor "
-            f"{SAFE_WEIGHTS_INDEX_NAME}: add the index that names the shards."
-        )
-    pickles = sorted(name for name in os.listdir(checkpoint_dir) if name.endswith((".bin", ".pt", ".pth")))
-    hint = ""
-    if pickles:
-        hint = (
-            f" It has {pickles[:5]}: PyTorch pickle files are not supported, because unpickling a file can run "
-            "arbitrary code and a pickle cannot be read header-first (lazily, one tensor at a time). Convert them to "
-            "safetensors in an environment you trust first (the released ICTNLP/Llama-3.1-8B-Omni ships safetensors)."
-        )
-    raise ValueError(f"No {SAFE_WEIGHTS_NAME} or {SAFE_WEIGHTS_INDEX_NAME} in {checkpoint_dir}.{hint}")
-
-
-def read_source_headers(checkpoint_dir: str) -> dict[str, SourceTensor]:
-    """
-    Reads the key, shape and dtype of every tensor of the checkpoint from the safetensors headers (no tensor data).
-
-    Raises:
-        ValueError: on a missing shard, a key present in two shards, or an index that disagrees with the shards.
-    """
-    files = _list_weight_files(checkpoint_dir)
-    tensors: dict[str, SourceTensor] = {}
-    duplicates = []
-    for path in files:
-        with safe_open(path, framework="pt") as f:
-            for key in f.keys():
-                tensor_slice = f.get_slice(key)
-                info = SourceTensor(
-                    key=key, file=path, shape=tuple(tensor_slice.get_shape()), dtype=tensor_slice.get_dtype()
-                )
-                if key in tensors:
-                    duplicates.append(key)
-                tensors[key] = info
-    if duplicates:
-        raise ValueError(f"Keys present in more than one shard: {_format_list(duplicates)}")
-    index_path = os.path.join(checkpoint_dir, SAFE_WEIGHTS_INDEX_NAME)
-    if os.path.isfile(index_path):
-        with open(index_path, encoding="utf-8") as f:
-            weight_map = json.load(f)["weight_map"]
-        wrong = [
-            key
-            for key, name in weight_map.items()
-            if key not in tensors or os.path.basename(tensors[key].file) != name
-        ]
-        if wrong:
-            raise ValueError(f"{index_path} places keys in shards that do not hold them: {_format_list(wrong)}")
-    return tensors
-
-
-def _format_list(items: Sequence[str]) -> str:
-    shown = "\n  ".join(items[:_MAX_LISTED])
-    more = f"\n  ... and {len(items) - _MAX_LISTED} more" if len(items) > _MAX_LISTED else ""
-    return f"{len(items)}:\n  {shown}{more}"
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -451,14 +356,6 @@ def build_config(
 # ----------------------------------------------------------------------------------------------------------------------
 
 
-@dataclass
-class ConversionPlan:
-    """The validated mapping: for each output name, its source tensor (in source order)."""
-
-    mapping: dict[str, SourceTensor]
-    skipped: list[str]  # source keys dropped on purpose (tied lm_head, inv_freq buffers)
-
-
 def plan_conversion(
     config: LlamaOmniConfig,
     tensors: dict[str, SourceTensor],
@@ -497,13 +394,13 @@ def plan_conversion(
 
     problems = []
     if unmapped:
-        problems.append(f"Checkpoint keys that match no conversion rule: {_format_list(unmapped)}")
+        problems.append(f"Checkpoint keys that match no conversion rule: {format_list(unmapped)}")
     if unexpected:
-        problems.append(f"Checkpoint keys whose converted name the model does not have: {_format_list(unexpected)}")
+        problems.append(f"Checkpoint keys whose converted name the model does not have: {format_list(unexpected)}")
     if missing:
-        problems.append(f"Model parameters the checkpoint does not provide: {_format_list(missing)}")
+        problems.append(f"Model parameters the checkpoint does not provide: {format_list(missing)}")
     if mismatched:
-        problems.append(f"Shape mismatches: {_format_list(mismatched)}")
+        problems.append(f"Shape mismatches: {format_list(mismatched)}")
     if problems:
         raise ValueError("Cannot convert the checkpoint; nothing was written.\n" + "\n".join(problems))
 
@@ -519,216 +416,9 @@ def plan_conversion(
 # ----------------------------------------------------------------------------------------------------------------------
 
 
-def parse_size(size: int | str) -> int:
-    """Parses a shard size such as `"5GB"`, `"500MB"`, `"2GiB"` or a number of bytes."""
-    if isinstance(size, int) and not isinstance(size, bool):
-        value = size
-    else:
-        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?\s*", str(size), flags=re.IGNORECASE)
-        if not match:
-            raise ValueError(f"Cannot parse size {size!r}: use e.g. '5GB', '500MB', '2GiB' or a number of bytes")
-        unit = (match.group(2) or "B").upper()
-        factors = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}
-        factors.update({"KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40})
-        value = int(float(match.group(1)) * factors[unit])
-    if value < 1:
-        raise ValueError(f"Shard size must be positive, got {size!r}")
-    return value
-
-
-def _target_dtype(info: SourceTensor, dtype: torch.dtype | None) -> torch.dtype:
-    source_dtype = _SAFETENSORS_DTYPES.get(info.dtype)
-    if source_dtype is None:
-        raise ValueError(f"Unsupported safetensors dtype {info.dtype!r} of {info.key}")
-    return dtype if dtype is not None and source_dtype.is_floating_point else source_dtype
-
-
-def _plan_shards(
-    plan: ConversionPlan, dtype: torch.dtype | None, shard_size: int
-) -> tuple[list[list[str]], dict[str, int]]:
-    """Splits the output tensors (in source order) into shards of at most `shard_size` bytes (a larger tensor gets
-    its own shard). Returns the shards (lists of output names) and each tensor's size in bytes."""
-    sizes = {}
-    for name, info in plan.mapping.items():
-        numel = 1
-        for dim in info.shape:
-            numel *= dim
-        sizes[name] = numel * _target_dtype(info, dtype).itemsize
-    # Source order (file, then key) keeps each output shard's reads within as few source files as possible.
-    names = sorted(plan.mapping, key=lambda n: (plan.mapping[n].file, plan.mapping[n].key))
-    shards: list[list[str]] = []
-    current: list[str] = []
-    current_size = 0
-    for name in names:
-        if current and current_size + sizes[name] > shard_size:
-            shards.append(current)
-            current, current_size = [], 0
-        current.append(name)
-        current_size += sizes[name]
-    if current or not shards:
-        shards.append(current)
-    return shards, sizes
-
-
-def _write_weights(
-    plan: ConversionPlan, save_dir: str, dtype: torch.dtype | None, shard_size: int
-) -> tuple[int, int, int]:
-    """Streams the tensors into safetensors shards in `save_dir`. Returns (tensors, parameters, bytes) written."""
-    from tqdm.auto import tqdm
-
-    shards, sizes = _plan_shards(plan, dtype, shard_size)
-    total = len(shards)
-    weight_map = {}
-    num_params = 0
-    handles = {}
-    try:
-        for index, names in enumerate(tqdm(shards, desc="Writing shards", unit="shard"), start=1):
-            file_name = SAFE_WEIGHTS_NAME if total == 1 else f"model-{index:05d}-of-{total:05d}.safetensors"
-            tensors = {}
-            for name in names:
-                info = plan.mapping[name]
-                if info.file not in handles:
-                    handles[info.file] = safe_open(info.file, framework="pt").__enter__()
-                tensor = handles[info.file].get_tensor(info.key)
-                target = _target_dtype(info, dtype)
-                if tensor.dtype != target:
-                    tensor = tensor.to(target)
-                tensors[name] = tensor.contiguous()
-                num_params += tensor.numel()
-                weight_map[name] = file_name
-            save_file(tensors, os.path.join(save_dir, file_name), metadata={"format": "pt"})
-            del tensors
-    finally:
-        for handle in handles.values():
-            handle.__exit__(None, None, None)
-    total_size = sum(sizes.values())
-    if total > 1:
-        index = {"metadata": {"total_size": total_size, "total_parameters": num_params}, "weight_map": weight_map}
-        with open(os.path.join(save_dir, SAFE_WEIGHTS_INDEX_NAME), "w", encoding="utf-8") as f:
-            json.dump(index, f, indent=2, sort_keys=True)
-            f.write("\n")
-    return len(weight_map), num_params, total_size
-
-
-def _has_tokenizer(checkpoint_dir: str) -> bool:
-    return any(os.path.isfile(os.path.join(checkpoint_dir, name)) for name in TOKENIZER_FILES)
-
-
-def _load_tokenizer_with_speech_token(checkpoint_dir: str, text_config: PreTrainedConfig):
-    """Loads the checkpoint's tokenizer and adds `<speech>` as an extra special token when it lacks one."""
-    from transformers import AutoTokenizer
-
-    # The folder's config.json has a model_type transformers does not know: hand AutoTokenizer the LLM's config.
-    tokenizer = AutoTokenizer.from_pretrained(checkpoint_dir, config=text_config)
-    if SPEECH_TOKEN not in tokenizer.get_vocab():
-        tokenizer.add_special_tokens({"extra_special_tokens": [SPEECH_TOKEN]}, replace_extra_special_tokens=False)
-    ids = tokenizer.encode(SPEECH_TOKEN, add_special_tokens=False)
-    if len(ids) != 1:
-        raise ValueError(f"The tokenizer splits {SPEECH_TOKEN!r} into {ids}: it must be a single token")
-    return tokenizer, int(ids[0])
-
-
-def _import_processor_class():
-    """`processing.LlamaOmniProcessor`, or `None` when the processing package is not importable."""
-    try:
-        import processing
-
-        processor_class = getattr(processing, "LlamaOmniProcessor", None)
-        if processor_class is None:
-            from processing.processing_llama_omni import LlamaOmniProcessor as processor_class
-        return processor_class
-    except Exception as error:  # noqa: BLE001 - any import failure means: no processor
-        logger.warning("The processing package is not importable (%s): no processor saved.", error)
-        return None
-
-
-def _save_processor(config: LlamaOmniConfig, tokenizer, save_dir: str, **processor_kwargs) -> bool:
-    """Saves a `LlamaOmniProcessor` (Whisper feature extractor + tokenizer + chat template; `processor_kwargs` go to
-    its `__init__`). Returns whether it did."""
-    processor_class = _import_processor_class()
-    if processor_class is None:
-        return False
-    from transformers import WhisperFeatureExtractor
-
-    feature_extractor = WhisperFeatureExtractor(feature_size=config.speech_encoder_config.num_mel_bins)
-    processor = processor_class(
-        feature_extractor=feature_extractor,
-        tokenizer=tokenizer,
-        speech_token=SPEECH_TOKEN,
-        speech_downsample_rate=config.speech_downsample_rate,
-        pad_to_30s=True,
-        **processor_kwargs,
-    )
-    processor.save_pretrained(save_dir)
-    return True
-
-
-def _generation_config(checkpoint_dir: str, source: dict) -> GenerationConfig:
-    """The checkpoint's generation_config.json if any, else one with the source config's special token ids."""
-    if os.path.isfile(os.path.join(checkpoint_dir, "generation_config.json")):
-        generation_config = GenerationConfig.from_pretrained(checkpoint_dir)
-    else:
-        generation_config = GenerationConfig(
-            bos_token_id=source.get("bos_token_id"),
-            eos_token_id=source.get("eos_token_id"),
-            pad_token_id=source.get("pad_token_id"),
-        )
-    if generation_config.eos_token_id is None and source.get("eos_token_id") is not None:
-        generation_config.eos_token_id = source["eos_token_id"]
-    return generation_config
-
-
-def _check_output_dir(checkpoint_dir: str, output_dir: str, overwrite: bool) -> None:
-    source, target = os.path.realpath(checkpoint_dir), os.path.realpath(output_dir)
-    if target == source or source.startswith(target.rstrip(os.sep) + os.sep):
-        raise ValueError(f"The output folder {output_dir} must not be (or contain) the checkpoint folder")
-    if os.path.exists(output_dir):
-        if not os.path.isdir(output_dir):
-            raise FileExistsError(f"{output_dir} exists and is not a folder")
-        if os.listdir(output_dir) and not overwrite:
-            raise FileExistsError(
-                f"The output folder {output_dir} exists and is not empty: choose another one, or pass "
-                "overwrite=True (--overwrite) to replace the files of an earlier conversion there."
-            )
-
-
-def _move_into(temp_dir: str, output_dir: str) -> None:
-    """Moves the finished conversion into `output_dir`, removing an earlier conversion's weight files there."""
-    if not os.path.exists(output_dir):
-        os.replace(temp_dir, output_dir)
-        return
-    for name in os.listdir(output_dir):
-        if any(pattern.fullmatch(name) for pattern in _STALE_WEIGHT_PATTERNS):
-            os.remove(os.path.join(output_dir, name))
-    for name in os.listdir(temp_dir):
-        target = os.path.join(output_dir, name)
-        if os.path.isdir(target) and not os.path.islink(target):
-            shutil.rmtree(target)
-        os.replace(os.path.join(temp_dir, name), target)
-    os.rmdir(temp_dir)
-
-
 # ----------------------------------------------------------------------------------------------------------------------
 # Entry points
 # ----------------------------------------------------------------------------------------------------------------------
-
-
-def _human(number: int, unit: str) -> str:
-    """`8030261248` -> `"8.03 G"` (decimal prefixes)."""
-    for factor, prefix in ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "k")):
-        if number >= factor:
-            return f"{number / factor:.2f} {prefix}{unit}"
-    return f"{number} {unit}".rstrip()
-
-
-def _resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype | None:
-    if dtype is None or isinstance(dtype, torch.dtype):
-        return dtype
-    if dtype == "auto":
-        return None
-    if dtype not in DTYPES:
-        raise ValueError(f"dtype must be one of 'auto', {', '.join(map(repr, DTYPES))}, got {dtype!r}")
-    return DTYPES[dtype]
 
 
 @dataclass
@@ -781,15 +471,15 @@ def convert_checkpoint(
         FileNotFoundError, FileExistsError, ValueError: as `convert_original_checkpoint`. Nothing is written then.
     """
     checkpoint_dir, output_dir = os.fspath(checkpoint_dir), os.fspath(output_dir)
-    torch_dtype = _resolve_dtype(dtype)
+    torch_dtype = resolve_dtype(dtype)
     max_shard_size = parse_size(shard_size)
     source = layout.load_source_config(checkpoint_dir)
-    _check_output_dir(checkpoint_dir, output_dir, overwrite)
+    check_output_dir(checkpoint_dir, output_dir, overwrite)
     tensors = read_source_headers(checkpoint_dir)
 
     tokenizer, speech_token_id = None, None
-    if _has_tokenizer(checkpoint_dir):
-        tokenizer, speech_token_id = _load_tokenizer_with_speech_token(checkpoint_dir, layout.text_config(source))
+    if has_tokenizer(checkpoint_dir):
+        tokenizer, speech_token_id = load_tokenizer_with_speech_token(checkpoint_dir, layout.text_config(source))
     config = layout.build_config(source, tensors, speech_token_id)
     if speech_token_id is not None and speech_token_id < config.text_config.vocab_size:
         logger.warning(
@@ -803,7 +493,7 @@ def convert_checkpoint(
         config.dtype = torch_dtype
     else:
         first = plan.mapping.get("model.language_model.embed_tokens.weight") or next(iter(plan.mapping.values()))
-        config.dtype = _target_dtype(first, None)
+        config.dtype = target_dtype(first, None)
     if plan.skipped:
         logger.info("Dropped %d source key(s) the model recomputes or ties: %s", len(plan.skipped), plan.skipped)
 
@@ -812,13 +502,13 @@ def convert_checkpoint(
     os.makedirs(parent, exist_ok=True)
     temp_dir = tempfile.mkdtemp(prefix=f".{os.path.basename(os.path.abspath(output_dir))}.tmp-", dir=parent)
     try:
-        num_tensors, num_params, num_bytes = _write_weights(plan, temp_dir, torch_dtype, max_shard_size)
+        num_tensors, num_params, num_bytes = write_weights(plan, temp_dir, torch_dtype, max_shard_size)
         config.save_pretrained(temp_dir)
-        _generation_config(checkpoint_dir, source).save_pretrained(temp_dir)
+        generation_config_from_checkpoint(checkpoint_dir, source).save_pretrained(temp_dir)
         if tokenizer is not None:
             tokenizer.save_pretrained(temp_dir)
             try:
-                if _save_processor(config, tokenizer, temp_dir, **layout.processor_kwargs):
+                if save_processor(config, tokenizer, temp_dir, **layout.processor_kwargs):
                     logger.info("Saved a LlamaOmniProcessor (pad_to_30s=True).")
             except Exception as error:  # noqa: BLE001 - the weights are the point; a processor can be added later
                 logger.warning("Could not save a LlamaOmniProcessor (%s): the tokenizer alone was saved.", error)
@@ -828,7 +518,7 @@ def convert_checkpoint(
             )
         if remote_code:
             write_remote_code(temp_dir)
-        _move_into(temp_dir, output_dir)
+        move_into(temp_dir, output_dir)
     except BaseException:
         shutil.rmtree(temp_dir, ignore_errors=True)
         raise
@@ -837,8 +527,8 @@ def convert_checkpoint(
         checkpoint_dir,
         output_dir,
         num_tensors,
-        _human(num_params, ""),
-        _human(num_bytes, "B"),
+        human(num_params, ""),
+        human(num_bytes, "B"),
         str(config.dtype).replace("torch.", ""),
     )
     return config
@@ -883,40 +573,6 @@ def convert_original_checkpoint(
         shard_size=shard_size,
         overwrite=overwrite,
     )
-
-
-def add_conversion_arguments(parser: argparse.ArgumentParser) -> None:
-    """The command-line options every converter shares (output dtype, remote code, shard size, overwrite)."""
-    parser.add_argument("--dtype", default="auto", choices=["auto", *DTYPES], help="dtype of the output weights")
-    parser.add_argument(
-        "--remote-code",
-        default=True,
-        action=argparse.BooleanOptionalAction,
-        help="write the model code and auto_map for trust_remote_code loading (default: on)",
-    )
-    parser.add_argument("--shard-size", default="5GB", help="largest output shard (default: 5GB)")
-    parser.add_argument("--overwrite", action="store_true", help="replace an earlier conversion in --output")
-
-
-def run_converter(convert: Callable[..., LlamaOmniConfig], args: argparse.Namespace) -> int:
-    """Runs `convert(checkpoint, output, ...)` with the parsed shared options; returns the exit status (1 on a
-    conversion error, printed to stderr)."""
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
-    logger.setLevel(logging.INFO)
-    try:
-        convert(
-            args.checkpoint,
-            args.output,
-            dtype=args.dtype,
-            remote_code=args.remote_code,
-            shard_size=args.shard_size,
-            overwrite=args.overwrite,
-        )
-    except (ValueError, FileNotFoundError, FileExistsError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

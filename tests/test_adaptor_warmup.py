@@ -1,5 +1,5 @@
 # Copyright 2026 The llama-omni-hf authors. Licensed under the Apache License, Version 2.0.
-"""The CTC warm-up of the speech adaptor (trainers/adaptor_warmup.py) on a tiny model."""
+"""The CTC warm-up of the speech adaptor (trainers/stages/adaptor_warmup.py) on a tiny model."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from tests.tiny_models import tiny_model_and_processor
 datasets = pytest.importorskip("datasets")
 
 from modeling_llama_omni import LlamaOmniForConditionalGeneration  # noqa: E402
-from trainers.adaptor_warmup import DONE_NAME, AdaptorWarmupConfig, warmup_adaptor  # noqa: E402
+from trainers.stages.adaptor_warmup import DONE_NAME, AdaptorWarmupConfig, warmup_adaptor  # noqa: E402
 
 
 @pytest.fixture(scope="module")

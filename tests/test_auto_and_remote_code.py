@@ -162,6 +162,7 @@ def test_export_remote_code_on_a_plain_folder(tmp_path):
     processor.save_pretrained(tmp_path)
     written = export_remote_code(tmp_path)
     assert sorted(os.path.basename(p) for p in written) == [
+        "audio_llama_omni.py",
         "configuration_llama_omni.py",
         "configuration_unit_vocoder.py",
         "modeling_llama_omni.py",

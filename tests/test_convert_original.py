@@ -21,8 +21,8 @@ from modeling_llama_omni.convert_original import (
     main,
     map_key,
     parse_ctc_decoder_config,
-    parse_size,
 )
+from modeling_llama_omni.convert_utils import parse_size
 from tests.tiny_models import TINY_VOCAB, tiny_text_config, tiny_whisper_config
 from transformers import AutoModel, LlamaConfig, LlamaForCausalLM, WhisperConfig
 from transformers.models.llama.modeling_llama import LlamaDecoderLayer

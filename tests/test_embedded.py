@@ -90,7 +90,7 @@ def _words(text: str) -> set[str]:
 def test_embedded_model_answers_a_spoken_question_out_loud(tmp_path):
     """The assembled llama-omni-tiny hears the bundled question (a held-out question, spoken by the held-out voice)
     and answers: non-empty English text, and speech that Whisper tiny.en transcribes into words of that text."""
-    from offline_assets.sources import transcribe, whisper_tiny_en
+    from offline_assets.whisper import transcribe, whisper_tiny_en
     from inference import answer
 
     model, processor = embedded.load_default(device="cpu")

@@ -24,7 +24,7 @@ from evaluation.judge import (
     make_judge,
     parse_judge_reply,
 )
-from evaluation.metrics import asr_error_rates, metric_path
+from evaluation.metrics import asr_error_rates, metric_config_name, metric_path
 from tests.tiny_components import make_speech
 from tests.tiny_models import write_tiny_model_folder
 
@@ -36,7 +36,7 @@ from tests.tiny_models import write_tiny_model_folder
 def load_by_path(name: str):
     import evaluate
 
-    return evaluate.load(metric_path(name))
+    return evaluate.load(metric_path(name), metric_config_name(name))
 
 
 def test_asr_wer_and_cer_modules_compute_known_values():
@@ -106,8 +106,16 @@ def test_utmos_module_runs_a_local_model_file_only(tmp_path):
 
 
 def test_metric_path_refuses_unknown_names():
+    import evaluate
+
     with pytest.raises(ValueError, match="unknown metric"):
         metric_path("wer")
+    # ASR-WER and ASR-CER are the two configurations of one module
+    assert metric_path("asr_wer") == metric_path("asr_cer") and Path(metric_path("asr_wer")).name == "asr_error_rate"
+    assert (metric_config_name("asr_wer"), metric_config_name("asr_cer"), metric_config_name("dnsmos")) == (
+        "wer", "cer", None)
+    with pytest.raises(KeyError, match="configurations"):
+        evaluate.load(metric_path("asr_wer"), "bleu")
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -350,7 +358,7 @@ def non_timing(values: dict) -> dict:
 
 
 def test_evaluate_command_end_to_end(tmp_path, capsys):
-    from hub_cards.evaluation import load_eval_report
+    from evaluation.schema import load_eval_report
     from llama_omni_cli import main
 
     folder = write_tiny_model_folder(tmp_path / "tiny-model")

@@ -31,7 +31,8 @@ from hub_cards import (
     render_dataset_card,
     render_model_card,
 )
-from hub_cards.cards import human_size, llama_name_warning
+from hub_cards.licenses import llama_name_warning
+from hub_cards.rendering import human_size, split_front_matter
 from hub_cards.parts import GRADIO_SDK_VERSION, MODEL_PIPELINE_TAG
 from processing.instructs2s import BuildConfig, build_dataset
 from tests.test_instructs2s import KeywordVoice, PeakUnits
@@ -39,6 +40,7 @@ from tests.tiny_components import make_speech
 from tests.tiny_models import tiny_model_and_processor, tiny_vocoder
 from llama_omni_cli import main as cli_main
 
+ROOT = Path(__file__).resolve().parent.parent
 REPO_ID = "me/Llama-omni-tiny"
 BASE_MODELS = ["HuggingFaceTB/SmolLM2-135M-Instruct", "openai/whisper-base"]
 EVALUATION = {
@@ -51,8 +53,8 @@ MODEL_REPO_FILES = {
     "README.md", "config.json", "generation_config.json", "model.safetensors", "evaluation.json",
     "configuration_llama_omni.py", "modeling_llama_omni.py", "streaming_llama_omni.py",
     "modeling_omni2_decoder.py", "configuration_unit_vocoder.py", "modeling_unit_vocoder.py",
-    "processor_config.json", "processing_llama_omni.py", "tokenizer.json", "tokenizer_config.json",
-    "chat_template.jinja",
+    "processor_config.json", "processing_llama_omni.py", "audio_llama_omni.py", "tokenizer.json",
+    "tokenizer_config.json", "chat_template.jinja",
     "vocoder/config.json", "vocoder/model.safetensors", "vocoder/configuration_unit_vocoder.py",
     "vocoder/modeling_unit_vocoder.py",
 }  # fmt: skip
@@ -252,6 +254,16 @@ def test_check_model_card_rejects_bad_metadata():
         check_model_card(bad)
     for problem in ("library_name", "pipeline_tag", "license", "base_model", "language"):
         assert problem in str(error.value)
+
+
+def test_front_matter_is_read_with_huggingface_hub():
+    front, body = split_front_matter("---\ntitle: Talk\nmodels: [me/x]\npinned: false\n---\n# Talk\nHello.\n")
+    assert front == {"title": "Talk", "models": ["me/x"], "pinned": False} and body == "# Talk\nHello.\n"
+    assert split_front_matter("# No front matter\n") == ({}, "# No front matter\n")
+    with pytest.raises(CardError, match="YAML mapping"):
+        split_front_matter("---\n- a list\n---\nbody\n")
+    with pytest.raises(CardError, match="not YAML"):
+        split_front_matter("---\ntitle: [unclosed\n---\nbody\n")
 
 
 def test_converted_checkpoint_card(model_folder):
@@ -475,7 +487,7 @@ def test_space_dry_run_card_and_files(tmp_path):
                                      "---\n\n# Talk to LLaMA-Omni\n\nAsk with your voice.\n")  # fmt: skip
     out = tmp_path / "dry-run-space"
     code, stdout, stderr = run_cli("push", "space", str(space), "--repo-id", "me/llama-omni-demo",
-                                   "--model", REPO_ID, "--dry-run", str(out))  # fmt: skip
+                                   "--model", REPO_ID, "--dry-run", str(out), "--no-package-wheel")  # fmt: skip
     assert code == 0, stderr
     assert set(listed_files(stdout)) == set(files_on_disk(out)) == {"README.md", "app.py", "requirements.txt"}
     card = SpaceCard.load(out / "README.md")
@@ -486,3 +498,30 @@ def test_space_dry_run_card_and_files(tmp_path):
     assert "Ask with your voice." in card.text
     code, _, stderr = run_cli("push", "space", str(tmp_path), "--repo-id", "me/x", "--dry-run", str(tmp_path / "e"))
     assert code == 2 and "app.py" in stderr
+
+
+def test_space_of_this_project_ships_the_package_wheel(tmp_path):
+    """`push space space/`: the app file, its requirements and the project's wheel, whose line installs it; the
+    Space package's other modules come with the wheel."""
+    import hashlib
+    import zipfile
+
+    space = ROOT / "space"
+    out = tmp_path / "dry-run-space"
+    code, stdout, stderr = run_cli("push", "space", str(space), "--repo-id", "me/llama-omni-demo", "--dry-run",
+                                   str(out))  # fmt: skip
+    assert code == 0, stderr
+    files = set(files_on_disk(out))
+    wheels = [f for f in files if f.startswith("wheels/")]
+    assert len(wheels) == 1 and wheels[0].endswith("-py3-none-any.whl"), files
+    assert files - set(wheels) == {"README.md", "app.py", "requirements.txt", "packages.txt"}, files
+    requirements = (out / "requirements.txt").read_text().splitlines()
+    assert requirements[:-1] == (space / "requirements.txt").read_text().splitlines()
+    digest = hashlib.sha256((out / wheels[0]).read_bytes()).hexdigest()
+    assert requirements[-1] == (f"llama-omni-hf @ https://huggingface.co/spaces/me/llama-omni-demo/resolve/main/"
+                                f"{wheels[0]}#sha256={digest}")
+    names = set(zipfile.ZipFile(out / wheels[0]).namelist())
+    assert {"space/app.py", "space/chat_page.py", "inference/runtime.py", "modeling_llama_omni/__init__.py",
+            "offline_assets/llama_omni_tiny/model.safetensors"} <= names
+    assert not any(name.startswith("tests/") for name in names)
+    assert not (ROOT / "build").exists()

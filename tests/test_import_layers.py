@@ -3,7 +3,8 @@
 
 Every module of the project is walked with `ast` (deferred imports inside functions included) and placed on a floor:
 
-    0  the processor (`processing`, `processing.processing_llama_omni`) and the model configs
+    0  the processor (`processing`, `processing.processing_llama_omni`, `processing.audio_llama_omni`) and the
+       model configs
     1  the model (`modeling_llama_omni`)
     2  offline assets and the embedded default (`offline_assets`)
     3  the data builder (`processing.instructs2s`) | the inference runtime (`inference`)
@@ -32,6 +33,7 @@ PACKAGES = ("processing", "modeling_llama_omni", "offline_assets", "inference", 
 FLOORS = {
     "processing": 0,
     "processing.processing_llama_omni": 0,
+    "processing.audio_llama_omni": 0,
     "modeling_llama_omni.configuration_llama_omni": 0,
     "modeling_llama_omni.configuration_unit_vocoder": 0,
     "modeling_llama_omni": 1,
@@ -45,8 +47,8 @@ FLOORS = {
     "space": 6,
     "benchmarks": 6,
 }
-# Modules of `processing` other than these two belong to the data builder subpackage.
-PROCESSOR_MODULES = {"processing", "processing.processing_llama_omni"}
+# Modules of `processing` other than these belong to the data builder subpackage.
+PROCESSOR_MODULES = {"processing", "processing.processing_llama_omni", "processing.audio_llama_omni"}
 
 # One-release deprecation aliases of public entry points that moved up a floor: each only re-exports its new home
 # (with a FutureWarning), and is removed in the next release.
@@ -223,23 +225,42 @@ def test_deprecated_aliases_only_re_export(alias, home):
     assert not defined, [node.name for node in defined]
 
 
+def _stream_loops(tree: ast.AST) -> list[int]:
+    """Lines of loops over a `.stream(...)` call, directly or through a name it was assigned to."""
+    streams = {
+        target.id
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call)
+        and isinstance(node.value.func, ast.Attribute) and node.value.func.attr == "stream"
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
+    lines = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)):
+            loop = node.iter
+            direct = isinstance(loop, ast.Call) and isinstance(loop.func, ast.Attribute) and loop.func.attr == "stream"
+            if direct or (isinstance(loop, ast.Name) and loop.id in streams):
+                lines.append(getattr(node, "lineno", loop.lineno))
+    return lines
+
+
 def test_the_answer_loop_exists_once():
-    """Only the inference runtime drains `model.stream()`; everyone else calls the runtime."""
-    loops = []
-    for name, path in MODULES.items():
-        if name.startswith(("inference", "modeling_llama_omni")):
-            continue
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)):
-                call = node.iter
-                if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr == "stream":
-                    loops.append(f"{name}:{getattr(node, 'lineno', call.lineno)}")
+    """Only the inference runtime drains `model.stream()` and times it; everyone else calls the runtime."""
+    loops = [
+        f"{name}:{line}"
+        for name, path in MODULES.items()
+        if not name.startswith(("inference", "modeling_llama_omni"))
+        for line in _stream_loops(ast.parse(path.read_text(encoding="utf-8")))
+    ]
     assert not loops, loops
+    caught = "def f(model):\n    stream = model.stream(p)\n    for text, audio in stream:\n        pass\n"
+    assert _stream_loops(ast.parse(caught)) == [3]
 
 
 def test_the_walk_sees_deferred_and_relative_imports():
     """A function-level import of a higher floor is an edge, and relative imports resolve to their modules."""
-    source = "from .streaming_llama_omni import AudioStreamer\n\ndef f():\n    from trainers.train import main\n"
+    source = "from .streaming_llama_omni import AudioStreamer\n\ndef f():\n    from inference.runtime import answer\n"
     found = imports_of("modeling_llama_omni.probe", source)
-    assert found == {"modeling_llama_omni.streaming_llama_omni", "trainers.train"}
-    assert floor_of("trainers.train") > floor_of("modeling_llama_omni.probe")
+    assert found == {"modeling_llama_omni.streaming_llama_omni", "inference.runtime"}
+    assert floor_of("inference.runtime") > floor_of("modeling_llama_omni.probe")

@@ -17,14 +17,7 @@ import pytest
 import torch
 import yaml
 
-from processing.instructs2s.sources import read_seed_instructions
-from processing.instructs2s.builder import (
-    BUILD_DIR,
-    MANIFEST_NAME,
-    REJECTED_NAME,
-    REPORT_NAME,
-    STOP_AFTER_ENV,
-    STOP_EXIT_CODE,
+from processing.instructs2s import (
     BuildConfig,
     BuildConfigError,
     build_dataset,
@@ -32,6 +25,9 @@ from processing.instructs2s.builder import (
     push_to_hub,
     validate_audio,
 )
+from processing.instructs2s.builder import STOP_AFTER_ENV, STOP_EXIT_CODE
+from processing.instructs2s.shards import BUILD_DIR, MANIFEST_NAME, REJECTED_NAME, REPORT_NAME
+from processing.instructs2s.sources import read_seed_instructions
 from processing.instructs2s.text_normalizer import check_speakable, normalize_for_speech
 from offline_assets.tts import TTSVoice
 from processing.instructs2s.writers import REWRITE_SYSTEM_PROMPT, Writer
@@ -379,6 +375,32 @@ def test_recipes_parse_and_bad_recipes_are_refused(tmp_path):
         patch.setenv("HF_HUB_OFFLINE", "1")
         with pytest.raises(RuntimeError, match="HF_HUB_OFFLINE"):
             push_to_hub(tmp_path / "out", "someone/instructs2s")
+
+
+def test_command_line_flags_override_the_recipe(tmp_path):
+    """`llama-omni data build` parses the recipe and its flags with TrlParser: the file gives the values, the flags
+    override them; unknown keys (file) and flags are refused clearly."""
+    from processing.instructs2s.cli import parse_build_args
+
+    argv = ["--config", str(TINY_RECIPE), "--limit", "7", "--output", str(tmp_path / "o"), "--num-proc", "2",
+            "--seed", "3", "--no-progress", "--overwrite"]
+    config, args = parse_build_args(argv)
+    assert config == BuildConfig.from_yaml(TINY_RECIPE, limit=7, output_dir=str(tmp_path / "o"), num_proc=2, seed=3)
+    assert args.overwrite and not args.progress and args.push_to_hub is None
+    assert parse_build_args([f"--config={TINY_RECIPE}"])[0] == BuildConfig.from_yaml(TINY_RECIPE)
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("sources: [seed]\nshard_szie: 3\n")
+    with pytest.raises(BuildConfigError, match="did you mean 'shard_size'"):
+        parse_build_args(["--config", str(bad)])
+    with pytest.raises(BuildConfigError, match="unknown argument"):
+        parse_build_args(["--config", str(TINY_RECIPE), "--shard-szie", "3"])
+    with pytest.raises(BuildConfigError, match="--limit"):
+        parse_build_args(["--config", str(TINY_RECIPE), "--limit", "many"])
+    with pytest.raises(BuildConfigError, match="--config"):
+        parse_build_args(["--limit", "3"])
+    with pytest.raises(FileNotFoundError):
+        parse_build_args(["--config", str(tmp_path / "nope.yaml")])
 
 
 # ---------------------------------------------------------------------------------------------------------

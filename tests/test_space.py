@@ -1,4 +1,4 @@
-"""The Gradio Space (space/app.py) served on 127.0.0.1 with a tiny random model, called with gradio_client.
+"""The Gradio Space (space/) served on 127.0.0.1 with a tiny random model, called with gradio_client.
 
 The app runs in this process (served from a background thread), so that the tests can see its generation threads
 (`llama-omni-generate`, one per answer being generated); one test also starts it as `python space/app.py`.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import importlib.util
+import importlib
 import json
 import os
 import socket
@@ -29,6 +29,7 @@ import pytest
 import soundfile as sf
 import torch
 
+from inference import Conversation, GenerationSettings, Responder, Turn
 from tests.tiny_components import make_speech
 from tests.tiny_models import write_tiny_model_folder
 
@@ -47,14 +48,8 @@ TEST_MAX_NEW_TOKENS = 32
 
 
 def load_space_app() -> ModuleType:
-    """Imports space/app.py (the folder is not a package) once, as `llama_omni_space_app`."""
-    name = "llama_omni_space_app"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, APP_PATH)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    """`space.app`, the Space's entry point (imported from the installed project, as `python space/app.py` does)."""
+    return importlib.import_module("space.app")
 
 
 def free_port() -> int:
@@ -162,8 +157,7 @@ def audio_files(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def space(model_dir, tmp_path_factory):
     """The Space, served in this process."""
-    app = load_space_app()
-    settings = app.GenerationSettings(
+    settings = GenerationSettings(
         chunk_size=5, max_new_tokens=TEST_MAX_NEW_TOKENS, min_new_tokens=TEST_MIN_NEW_TOKENS
     )
     with running_space(
@@ -212,12 +206,12 @@ def test_api_answers_an_audio_file_with_text_and_a_playable_wav(space, audio_fil
     question_file = handle_file(str(audio_files["question"]))
     text, wav_path, stats = Client(url, verbose=False).predict(question_file, api_name="/answer")
 
-    chat = demo.chat
-    question = chat.processor.load_audio(str(audio_files["question"]))
-    assert text.strip() and text == expected_answer(chat.model, chat.processor, [question], [])
+    responder = demo.responder
+    question = responder.processor.load_audio(str(audio_files["question"]))
+    assert text.strip() and text == expected_answer(responder.model, responder.processor, [question], [])
 
     waveform, sampling_rate = sf.read(wav_path, dtype="float32")  # a real wav file, decodable
-    assert sampling_rate == chat.sampling_rate == 16000
+    assert sampling_rate == responder.sampling_rate == 16000
     assert waveform.ndim == 1 and waveform.size > 0.1 * sampling_rate
     assert np.isfinite(waveform).all() and np.abs(waveform).max() > 1e-3
     assert stats["audio_chunks"] >= 2  # it was streamed in chunks of Omega units
@@ -230,7 +224,7 @@ def test_chat_streams_the_answer_and_keeps_the_history(space, client, audio_file
     from gradio_client import handle_file
 
     demo, _ = space
-    chat = demo.chat
+    responder = demo.responder
     settings = (5, True, 0.7, TEST_MAX_NEW_TOKENS)  # chunk size, greedy, temperature, max new tokens
 
     job = client.submit(handle_file(str(audio_files["question"])), *settings, api_name="/chat")
@@ -243,8 +237,8 @@ def test_chat_streams_the_answer_and_keeps_the_history(space, client, audio_file
     assert len(set(partial)) >= 3, partial
     assert all(b.startswith(a) for a, b in zip(partial, partial[1:]))
     assert partial[-1] == first_answer
-    question = chat.processor.load_audio(str(audio_files["question"]))
-    assert first_answer == expected_answer(chat.model, chat.processor, [question], [])
+    question = responder.processor.load_audio(str(audio_files["question"]))
+    assert first_answer == expected_answer(responder.model, responder.processor, [question], [])
     # the user's turn shows their recording; the answer, its time to first audio
     assert messages[0]["role"] == "user" and messages[0]["content"][0]["type"] == "file"
     assert "first audio after" in message_text(messages[1]) and "answered in" in message_text(messages[1])
@@ -254,10 +248,10 @@ def test_chat_streams_the_answer_and_keeps_the_history(space, client, audio_file
     messages, _, _ = client.predict(handle_file(str(audio_files["question2"])), *settings, api_name="/chat")
     assert [m["role"] for m in messages] == ["user", "assistant", "user", "assistant"]
     assert strip_timing(message_text(messages[1])) == first_answer
-    question2 = chat.processor.load_audio(str(audio_files["question2"]))
-    expected = expected_answer(chat.model, chat.processor, [question, question2], [first_answer])
+    question2 = responder.processor.load_audio(str(audio_files["question2"]))
+    expected = expected_answer(responder.model, responder.processor, [question, question2], [first_answer])
     assert strip_timing(message_text(messages[3])) == expected
-    assert expected != expected_answer(chat.model, chat.processor, [question2], [])  # the history mattered
+    assert expected != expected_answer(responder.model, responder.processor, [question2], [])  # the history mattered
 
 
 @pytest.mark.parametrize(
@@ -275,8 +269,9 @@ def test_unusable_audio_gets_a_friendly_message(space, client, audio_files, kind
     from gradio_client import Client, handle_file
     from gradio_client.exceptions import AppError
 
-    app = load_space_app()
-    expected = getattr(app, message).format(seconds=30)
+    from space import chat_view
+
+    expected = getattr(chat_view, message).format(seconds=30)
     audio = handle_file(str(audio_files[kind])) if kind else None
     _, url = space
 
@@ -408,40 +403,23 @@ def test_python_space_app_py_serves_two_concurrent_clients(model_dir, audio_file
 
 
 def test_model_events_share_one_queue_with_a_concurrency_limit(space):
+    from space.chat_page import CONCURRENCY_ID
+
     app = load_space_app()
     demo, _ = space
-    model_events = [fn for fn in demo.fns.values() if fn.concurrency_id == app.CONCURRENCY_ID]
+    model_events = [fn for fn in demo.fns.values() if fn.concurrency_id == CONCURRENCY_ID]
     names = {fn.api_name for fn in model_events}
     assert {"answer", "chat"} <= names and len(model_events) >= 3  # API, record, upload (and examples)
     assert all(fn.concurrency_limit == 2 for fn in model_events)
     assert demo._queue.max_size == app.DEFAULT_MAX_QUEUE_SIZE
 
 
-def test_device_dtype_settings_and_model_errors(tmp_path):
+def test_model_errors():
+    """The model comes from the runtime's `load_model`: an unknown Hub id offline is a clear error."""
     app = load_space_app()
-    if not torch.cuda.is_available():
-        assert app.pick_device_and_dtype() == (torch.device("cpu"), torch.float32)
-    assert app.pick_device_and_dtype("cpu", "bf16") == (torch.device("cpu"), torch.bfloat16)
-    assert app.pick_device_and_dtype("cuda", "fp16") == (torch.device("cuda"), torch.float16)
-    with pytest.raises(ValueError, match="unknown dtype"):
-        app.pick_device_and_dtype("cpu", "int8")
-    with pytest.raises(ValueError, match="not supported on the CPU"):
-        app.pick_device_and_dtype("cpu", "float16")
-
-    settings = app.GenerationSettings(chunk_size=3, greedy=False, temperature=0.5, max_new_tokens=8, min_new_tokens=20)
-    expected = {"max_new_tokens": 8, "do_sample": True, "temperature": 0.5, "min_new_tokens": 8}
-    assert settings.generate_kwargs() == expected
-    assert app.GenerationSettings(greedy=False, temperature=0.0).generate_kwargs()["do_sample"] is False
-    with pytest.raises(ValueError, match="chunk_size=0 is out of range"):
-        app.GenerationSettings(chunk_size=0)
-    with pytest.raises(ValueError, match="invalid settings"):
-        app.GenerationSettings.from_ui("ten", True, 0.7, 64)
-
-    with pytest.raises(FileNotFoundError, match="is not a model folder"):
-        app.resolve_model_folder(str(tmp_path / "missing"))
     with environment(HF_HUB_OFFLINE="1"):
         with pytest.raises(FileNotFoundError, match="could not be had here"):
-            app.load_model("nobody/no-such-llama-omni-model")
+            app.load_space_model("nobody/no-such-llama-omni-model")
 
 
 def test_space_card_requirements_and_entry_points():
@@ -469,13 +447,14 @@ def test_space_card_requirements_and_entry_points():
         assert f'"{pin}"' in setup_py, f"{pin} is not pinned the same way in setup.py"
     assert "ffmpeg" in (REPO_ROOT / "space" / "packages.txt").read_text().split()
 
-    # the bundled example questions: small 16 kHz mono speech
-    app = load_space_app()
-    assert [text for _, text in app.ensure_examples()] == [text for _, text in app.EXAMPLE_QUESTIONS]
-    for name, _ in app.EXAMPLE_QUESTIONS:
-        info = sf.info(str(app.EXAMPLES_DIR / name))
+    # the example questions, spoken on first use: small 16 kHz mono speech
+    from space.example_questions import EXAMPLE_QUESTIONS, EXAMPLES_DIR, ensure_examples
+
+    assert [text for _, text in ensure_examples()] == [text for _, text in EXAMPLE_QUESTIONS]
+    for name, _ in EXAMPLE_QUESTIONS:
+        info = sf.info(str(EXAMPLES_DIR / name))
         assert info.samplerate == 16000 and info.channels == 1 and 0.5 < info.duration < 10
-        assert (app.EXAMPLES_DIR / name).stat().st_size < 200_000
+        assert (EXAMPLES_DIR / name).stat().st_size < 200_000
 
     # `from space.app import launch` from the project's root, as `make demo` does
     assert callable(importlib.import_module("space.app").launch)
@@ -484,26 +463,33 @@ def test_space_card_requirements_and_entry_points():
 def test_a_half_precision_model_answers(model_dir, audio_files):
     """The GPU path's dtype handling (bfloat16 weights, float32 features and vocoder), run on the CPU."""
     app = load_space_app()
-    model, processor, name = app.load_model(str(model_dir), device="cpu", dtype="bf16")
+    model, processor, name = app.load_space_model(str(model_dir), device="cpu", dtype="bf16")
     assert model.dtype == torch.bfloat16 and name == model_dir.name
-    chat = app.OmniChat(model, processor)
-    question = chat.load_question(audio_files["question"])
-    answer = chat.answer(question, app.GenerationSettings(chunk_size=5, max_new_tokens=12, min_new_tokens=12))
-    assert answer.text.strip() and answer.audio.size > 0 and answer.audio.dtype == np.float32
-    assert np.isfinite(answer.audio).all() and answer.ttfa is not None and answer.stats["audio_chunks"] >= 1
+    responder = Responder(model, processor)
+    conversation = Conversation()
+    turn = conversation.add(Turn(responder.load_question(str(audio_files["question"]))))
+    timeline = responder.reply(conversation, GenerationSettings(chunk_size=5, max_new_tokens=12, min_new_tokens=12))
+    assert turn.answer.strip() and timeline.audio.size > 0 and timeline.audio.dtype == np.float32
+    assert np.isfinite(timeline.audio).all() and turn.ttfa_s == timeline.ttfa_s is not None
+    assert timeline.audio_chunks >= 1
 
 
 def test_a_model_without_a_vocoder_answers_in_text_only(model_dir, tmp_path, audio_files):
+    from space.chat_page import build_demo
+    from space.chat_view import ttfa_summary
+
     app = load_space_app()
     folder = tmp_path / "no-vocoder"
     folder.mkdir()
     for path in model_dir.iterdir():
         if path.is_file():
             (folder / path.name).write_bytes(path.read_bytes())
-    model, processor, _ = app.load_model(str(folder))
-    chat = app.OmniChat(model, processor)
-    assert chat.vocoder is None and chat.sampling_rate is None
-    answer = chat.answer(chat.load_question(audio_files["question"]), app.GenerationSettings(max_new_tokens=8))
-    assert answer.text.strip() and answer.audio.size == 0 and answer.ttfa is None
-    assert "no unit vocoder" in app.ttfa_summary(None, has_audio=False)
-    app.build_demo(chat)  # the page builds without an audio answer
+    model, processor, _ = app.load_space_model(str(folder))
+    responder = Responder(model, processor)
+    assert responder.vocoder is None and responder.sampling_rate is None
+    conversation = Conversation()
+    turn = conversation.add(Turn(responder.load_question(str(audio_files["question"]))))
+    timeline = responder.reply(conversation, GenerationSettings(max_new_tokens=8))
+    assert turn.answer.strip() and timeline.audio.size == 0 and turn.ttfa_s is None and timeline.ttfa_s is None
+    assert "no unit vocoder" in ttfa_summary(None, has_audio=False)
+    build_demo(responder)  # the page builds without an audio answer

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from inference import GenerationSettings
 from tests.test_space import (
     REPO_ROOT,
     generation_threads,
-    load_space_app,
     running_space,
     wait_until,
     write_tiny_model_folder,
@@ -32,7 +32,9 @@ ARTIFACTS = REPO_ROOT / "test-artifacts"
 
 def fake_microphone_wav() -> Path:
     """The first example question ("What is the capital of France?", spoken by flite) as the microphone's input."""
-    return Path(load_space_app().ensure_examples()[0][0])
+    from space.example_questions import ensure_examples
+
+    return Path(ensure_examples()[0][0])
 
 # Long answers (300 tokens, ~5 s here), so that streaming is visible over time and a stop lands mid-answer.
 ANSWER_TOKENS = 300
@@ -78,9 +80,8 @@ def chromium_args(microphone_wav: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def browser_space(tmp_path_factory):
-    app = load_space_app()
     model_dir = write_tiny_model_folder(tmp_path_factory.mktemp("tiny-llama-omni"))
-    settings = app.GenerationSettings(chunk_size=5, max_new_tokens=ANSWER_TOKENS, min_new_tokens=ANSWER_TOKENS)
+    settings = GenerationSettings(chunk_size=5, max_new_tokens=ANSWER_TOKENS, min_new_tokens=ANSWER_TOKENS)
     with running_space(model_dir, tmp_path_factory.mktemp("gradio"), settings=settings) as (demo, url):
         yield demo, url
 

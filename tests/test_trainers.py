@@ -24,11 +24,11 @@ import modeling_llama_omni  # noqa: E402,F401  (Auto registration)
 from modeling_llama_omni import LlamaOmniForConditionalGeneration  # noqa: E402
 from processing import LlamaOmniProcessor  # noqa: E402
 from llama_omni_cli import main as cli_main  # noqa: E402
-from trainers.common import unwrapped_llama_omni  # noqa: E402
-from trainers.data import IGNORE_INDEX, LlamaOmniCollator, SpeechInstructionEncoder  # noqa: E402
-from trainers.stage1 import LlamaOmniStage1Trainer, Stage1Config  # noqa: E402
-from trainers.stage2 import LlamaOmniStage2Trainer, Stage2Config  # noqa: E402
-from trainers.train import build_trainer, parse_train_args, train_and_save  # noqa: E402
+from trainers.stages.common import unwrapped_llama_omni  # noqa: E402
+from trainers.stages.collator import IGNORE_INDEX, LlamaOmniCollator, SpeechInstructionEncoder  # noqa: E402
+from trainers.stages.stage1 import LlamaOmniStage1Trainer, Stage1Config  # noqa: E402
+from trainers.stages.stage2 import LlamaOmniStage2Trainer, Stage2Config  # noqa: E402
+from trainers.scripts.train import build_trainer, parse_train_args, train_and_save  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESPONSES = [
@@ -316,7 +316,7 @@ def test_json_lines_dataset_with_audio_paths(tmp_path):
     """A JSON Lines file with audio file paths (relative to the file) loads like a saved dataset."""
     import soundfile as sf
 
-    from trainers.train import DataArguments, load_datasets
+    from trainers.scripts.utils import DataArguments, load_datasets
 
     rows = []
     for i in range(3):

@@ -221,7 +221,7 @@ def _normalise(text: str) -> str:
 def test_round_trip_wer_whisper_base():
     import jiwer
 
-    from offline_assets.sources import transcribe, whisper_base
+    from offline_assets.whisper import transcribe, whisper_base
 
     model, processor = whisper_base()
     figures = {}

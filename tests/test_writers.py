@@ -128,7 +128,8 @@ class _Server:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                server.requests.append({"path": self.path, "headers": dict(self.headers), "json": json.loads(body)})
+                # the headers as received (an email.message.Message: names are case-insensitive, as in HTTP)
+                server.requests.append({"path": self.path, "headers": self.headers, "json": json.loads(body)})
                 default = (200, _ok("default"), {}, 0)
                 status, reply, headers, delay = server.replies.pop(0) if server.replies else default
                 if delay:
@@ -207,7 +208,7 @@ def test_openai_writer_key_from_environment_and_urls(server, monkeypatch):
 def test_openai_writer_retries_500_then_succeeds(server, caplog):
     server.queue(500, {"error": {"message": "overloaded"}})
     server.queue(200, _ok("fine"))
-    writer = OpenAICompatibleWriter(server.url, "m", api_key="sk-secret", backoff=0.01)
+    writer = OpenAICompatibleWriter(server.url, "m", api_key="sk-secret")
     with caplog.at_level(logging.WARNING, logger="processing.instructs2s.writers"):
         assert writer.complete(CONVERSATIONS[:1]) == ["fine"]
     assert len(server.requests) == 2
@@ -217,13 +218,13 @@ def test_openai_writer_retries_500_then_succeeds(server, caplog):
 def test_openai_writer_retries_429_with_retry_after(server):
     server.queue(429, {"error": {"message": "slow down"}}, headers={"Retry-After": "0"})
     server.queue(200, _ok("ok"))
-    assert OpenAICompatibleWriter(server.url, "m", backoff=5.0).complete(CONVERSATIONS[:1]) == ["ok"]  # no 5 s wait
+    assert OpenAICompatibleWriter(server.url, "m").complete(CONVERSATIONS[:1]) == ["ok"]
     assert len(server.requests) == 2
 
 
 def test_openai_writer_401_is_a_clear_error_without_retry(server):
     server.queue(401, {"error": {"message": "Incorrect API key provided: sk-secret"}})
-    writer = OpenAICompatibleWriter(server.url, "m", api_key="sk-secret", backoff=0.01)
+    writer = OpenAICompatibleWriter(server.url, "m", api_key="sk-secret")
     with pytest.raises(WriterError, match="authentication failed \\(HTTP 401\\)") as info:
         writer.complete(CONVERSATIONS[:1])
     assert "sk-secret" not in str(info.value) and "OPENAI_API_KEY" in str(info.value)
@@ -243,14 +244,14 @@ def test_openai_writer_gives_up_after_max_retries(server):
     for _ in range(3):
         server.queue(503, {"error": {"message": "down"}})
     with pytest.raises(WriterError, match="giving up after 3 attempts; last problem: HTTP 503: down"):
-        OpenAICompatibleWriter(server.url, "m", max_retries=2, backoff=0.0).complete(CONVERSATIONS[:1])
+        OpenAICompatibleWriter(server.url, "m", max_retries=2).complete(CONVERSATIONS[:1])
     assert len(server.requests) == 3
 
 
 def test_openai_writer_retries_a_timeout(server):
     server.queue(200, _ok("late"), delay=1.0)
     server.queue(200, _ok("on time"))
-    writer = OpenAICompatibleWriter(server.url, "m", timeout=0.3, backoff=0.0)
+    writer = OpenAICompatibleWriter(server.url, "m", timeout=0.3)
     assert writer.complete(CONVERSATIONS[:1]) == ["on time"]
 
 
@@ -265,7 +266,7 @@ def test_openai_writer_connection_refused():
     url = s.url
     s.close()  # nothing listens there any more
     with pytest.raises(WriterError, match="connection failed"):
-        OpenAICompatibleWriter(url, "m", max_retries=1, backoff=0.0).complete(CONVERSATIONS[:1])
+        OpenAICompatibleWriter(url, "m", max_retries=1).complete(CONVERSATIONS[:1])
 
 
 def test_openai_writer_concurrency_keeps_order(server):

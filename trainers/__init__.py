@@ -1,5 +1,6 @@
-"""Training code for LLaMA-Omni (stage-1 / stage-2 / vocoder trainers, collators, recipes) and the `llama-omni`
-command line.
+"""Training code for LLaMA-Omni: the stage-1 / stage-2 trainers (`trainers.stages`), the unit-vocoder trainer
+(`trainers.vocoder`), their YAML recipes (`trainers/recipes/`) and the training scripts (`trainers.scripts`: `llama-omni
+train`, `llama-omni build-default`; `python -m trainers.cli` for launchers).
 
     from trainers import Stage1Config, LlamaOmniStage1Trainer, Stage2Config, LlamaOmniStage2Trainer
     from trainers import VocoderTrainingConfig, UnitVocoderTrainer
@@ -10,17 +11,20 @@ The names are imported lazily, so that `llama-omni` commands that do not train d
 import importlib
 
 _LAZY = {
-    "Stage1Config": "trainers.stage1",
-    "LlamaOmniStage1Trainer": "trainers.stage1",
-    "Stage2Config": "trainers.stage2",
-    "LlamaOmniStage2Trainer": "trainers.stage2",
+    "Stage1Config": "trainers.stages.stage1",
+    "LlamaOmniStage1Trainer": "trainers.stages.stage1",
+    "Stage2Config": "trainers.stages.stage2",
+    "LlamaOmniStage2Trainer": "trainers.stages.stage2",
+    "AdaptorWarmupConfig": "trainers.stages.adaptor_warmup",
+    "warmup_adaptor": "trainers.stages.adaptor_warmup",
+    "LlamaOmniCollator": "trainers.stages.collator",
+    "SpeechInstructionEncoder": "trainers.stages.collator",
+    "EncoderOutputCache": "trainers.stages.caches",
     "VocoderTrainingConfig": "trainers.vocoder",
     "UnitVocoderTrainer": "trainers.vocoder",
-    "LlamaOmniCollator": "trainers.data",
-    "SpeechInstructionEncoder": "trainers.data",
-    "EncoderOutputCache": "trainers.data",
-    "ModelArguments": "trainers.train",
-    "DataArguments": "trainers.train",
+    "ModelArguments": "trainers.scripts.utils",
+    "DataArguments": "trainers.scripts.utils",
+    "parse_recipe": "trainers.scripts.utils",
 }
 
 

@@ -14,13 +14,15 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Runs `train ...` (`trainers.scripts.train`) or `build-default ...` (`trainers.scripts.build_default`) and
+    returns its exit code; 2 (0 for `--help`) with a usage line otherwise."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "train":
-        from trainers.train import main as train_main
+        from trainers.scripts.train import main as train_main
 
         return train_main(argv[1:])
     if argv and argv[0] == "build-default":
-        from trainers.embedded import main as build_main
+        from trainers.scripts.build_default import main as build_main
 
         return build_main(argv[1:])
     print("usage: python -m trainers.cli train|build-default [ARGS]\n"

@@ -2,17 +2,24 @@
 """The evaluation metrics as `evaluate` modules kept in this folder and loaded by path.
 
 `evaluate.load("wer")` fetches the metric from the Hub, which is out of reach offline; these modules live beside this
-file, one folder each (`<name>/<name>.py`, one import per line as `evaluate` requires), and load with
-`evaluate.load(metric_path(name))` anywhere, with or without this package:
+file, one folder each (`<module>/<module>.py`, one import per line as `evaluate` requires), and load with
+`evaluate.load(metric_path(name), metric_config_name(name))` anywhere, with or without this package
+(`load_metric(name)` does that once per process):
 
-==============  ===================================================================================================
-``asr_wer``     word error rate between the text answers and the ASR transcripts of the spoken answers
-                (transformers' Whisper English normaliser on both sides)
-``asr_cer``     the same at the character level
-``distillmos``  speech quality predicted by distillMOS (weights in the `distillmos` pip package)
-``dnsmos``      speech quality predicted by DNSMOS P.835 / P.808 (ONNX models in the `speechmos` pip package)
-``utmos``       speech quality predicted by a UTMOS model given as a local file (never downloaded)
-==============  ===================================================================================================
+==============  ===================  ==========================================================================
+metric          module (config)      what
+==============  ===================  ==========================================================================
+``asr_wer``     asr_error_rate       word error rate between the text answers and the ASR transcripts of the
+                ("wer")              spoken answers (transformers' Whisper English normaliser on both sides)
+``asr_cer``     asr_error_rate       the same at the character level
+                ("cer")
+``distillmos``  distillmos           speech quality predicted by distillMOS (weights in the `distillmos` pip
+                                     package)
+``dnsmos``      dnsmos               speech quality predicted by DNSMOS P.835 / P.808 (ONNX models in the
+                                     `speechmos` pip package)
+``utmos``       utmos                speech quality predicted by a UTMOS model given as a local file (never
+                                     downloaded)
+==============  ===================  ==========================================================================
 """
 
 from __future__ import annotations
@@ -24,25 +31,47 @@ from typing import Any, Sequence
 import numpy as np
 
 METRICS_DIR = Path(__file__).resolve().parent
-METRIC_NAMES = ("asr_wer", "asr_cer", "distillmos", "dnsmos", "utmos")
+# metric name -> (its module's folder under METRICS_DIR, the module's configuration name or None)
+METRIC_MODULES: dict[str, tuple[str, str | None]] = {
+    "asr_wer": ("asr_error_rate", "wer"),
+    "asr_cer": ("asr_error_rate", "cer"),
+    "distillmos": ("distillmos", None),
+    "dnsmos": ("dnsmos", None),
+    "utmos": ("utmos", None),
+}
+METRIC_NAMES = tuple(METRIC_MODULES)
 
 _LOADED: dict[str, Any] = {}
 _LOCK = threading.Lock()
 
 
+def _module_of(name: str) -> tuple[str, str | None]:
+    if name not in METRIC_MODULES:
+        raise ValueError(f"unknown metric {name!r}; known: {', '.join(METRIC_NAMES)}")
+    return METRIC_MODULES[name]
+
+
 def metric_path(name: str) -> str:
-    """The folder of the metric module `name` (what `evaluate.load` takes).
+    """The folder of the module that computes the metric `name` (what `evaluate.load` takes).
 
     Raises:
         ValueError: an unknown metric name.
     """
-    if name not in METRIC_NAMES:
-        raise ValueError(f"unknown metric {name!r}; known: {', '.join(METRIC_NAMES)}")
-    return str(METRICS_DIR / name)
+    return str(METRICS_DIR / _module_of(name)[0])
+
+
+def metric_config_name(name: str) -> str | None:
+    """The configuration of its module that computes the metric `name` (`evaluate.load`'s `config_name`; None for a
+    single-configuration module).
+
+    Raises:
+        ValueError: an unknown metric name.
+    """
+    return _module_of(name)[1]
 
 
 def load_metric(name: str):
-    """`evaluate.load(metric_path(name))`, once per process (the module instance is reused).
+    """`evaluate.load(metric_path(name), metric_config_name(name))`, once per process (the module instance is reused).
 
     Raises:
         ValueError: an unknown metric name.
@@ -51,7 +80,7 @@ def load_metric(name: str):
         if name not in _LOADED:
             import evaluate
 
-            _LOADED[name] = evaluate.load(metric_path(name))
+            _LOADED[name] = evaluate.load(metric_path(name), metric_config_name(name))
         return _LOADED[name]
 
 
@@ -112,4 +141,13 @@ def mos_scores(
     return rows
 
 
-__all__ = ["METRICS_DIR", "METRIC_NAMES", "asr_error_rates", "load_metric", "metric_path", "mos_scores"]
+__all__ = [
+    "METRICS_DIR",
+    "METRIC_MODULES",
+    "METRIC_NAMES",
+    "asr_error_rates",
+    "load_metric",
+    "metric_config_name",
+    "metric_path",
+    "mos_scores",
+]

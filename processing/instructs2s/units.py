@@ -7,7 +7,7 @@ K = 1000), which a unit vocoder turns into a waveform. `UnitExtractor` makes suc
     16 kHz audio --encoder, layer L--> features [frames, D] at 50 Hz --nearest of K centroids--> units [frames]
                  --(optional) merge consecutive duplicates--> units
 
-Encoders:
+Encoders (`processing.instructs2s.unit_encoders`):
     * ``whisper``: a Whisper encoder layer (offline: ``"offline:whisper-base"`` from the pip asset packages; or any
       Whisper checkpoint id / folder). It runs on the unpadded audio through `LlamaOmniSpeechEncoder` (which slices
       the positional embeddings), truncated to its first L layers. Whisper encoder frames are 20 ms = 320 samples
@@ -22,16 +22,13 @@ A fitted extractor saves as ``unit_extractor.json`` (encoder kind, source, layer
 (float32 ``[K, D]``); nothing is pickled. fairseq's ``km.bin`` (a pickled scikit-learn model) converts with
 `convert_fairseq_km(..., trust_pickle=True)` only.
 
-The command line (`llama-omni units ...`) is `units_main`.
+The command line (`llama-omni units ...`) is `processing.instructs2s.units_cli.units_main`.
 """
 
 from __future__ import annotations
 
-import argparse
-import copy
 import json
 import os
-import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -43,14 +40,10 @@ from torch import nn
 
 from processing.processing_llama_omni import SAMPLING_RATE, AudioLike, load_audio
 
+from .unit_encoders import ENCODER_KINDS, FRAME_SAMPLES, OFFLINE_WHISPER_BASE, guess_encoder_kind, load_layer_features
 
 CONFIG_NAME = "unit_extractor.json"
 CENTROIDS_NAME = "centroids.safetensors"
-OFFLINE_WHISPER_BASE = "offline:whisper-base"
-ENCODER_KINDS = ("whisper", "hubert")
-FRAME_SAMPLES = 320  # 20 ms at 16 kHz: one unit
-WHISPER_CHUNK_SAMPLES = 30 * SAMPLING_RATE
-AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".webm")
 _FORMAT_VERSION = 1
 
 
@@ -65,145 +58,6 @@ def deduplicate_units(units: Sequence[int]) -> list[int]:
         if not out or out[-1] != unit:
             out.append(int(unit))
     return out
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Encoders: audio -> layer-L features at 50 Hz
-# --------------------------------------------------------------------------------------------------------------
-
-
-class _WhisperLayerFeatures(nn.Module):
-    """A Whisper encoder truncated to its first `layer` layers, run on unpadded audio (`LlamaOmniSpeechEncoder`)."""
-
-    def __init__(self, encoder: nn.Module, feature_extractor, layer: int):
-        super().__init__()
-        from modeling_llama_omni.modeling_llama_omni import LlamaOmniSpeechEncoder
-
-        config = copy.deepcopy(encoder.config)
-        num_layers = config.encoder_layers
-        if not 1 <= layer <= num_layers:
-            raise ValueError(f"layer must be in 1..{num_layers} for this Whisper encoder, got {layer}")
-        config.encoder_layers = layer
-        config.encoder_layerdrop = 0.0
-        state = {
-            k: v
-            for k, v in encoder.state_dict().items()
-            if not k.startswith("layer_norm.") and not (k.startswith("layers.") and int(k.split(".")[1]) >= layer)
-        }
-        with torch.device("meta"):
-            truncated = LlamaOmniSpeechEncoder(config)
-        truncated.layer_norm = nn.Identity()
-        truncated.load_state_dict(state, strict=True, assign=True)
-        self.encoder = truncated.eval()
-        self.feature_extractor = feature_extractor
-        self.dim = config.d_model
-
-    @torch.inference_mode()
-    def forward(self, clips: list[np.ndarray]) -> list[torch.Tensor]:
-        """16 kHz clips -> one `[frames, D]` float32 tensor each (`frames = ceil((samples // 160) / 2)`)."""
-        device = next(self.encoder.parameters()).device
-        dtype = next(self.encoder.parameters()).dtype
-        pieces, owners = [], []
-        for i, clip in enumerate(clips):
-            for start in range(0, len(clip), WHISPER_CHUNK_SAMPLES):
-                piece = clip[start : start + WHISPER_CHUNK_SAMPLES]
-                if len(piece) >= 320 or start == 0:
-                    pieces.append(piece)
-                    owners.append(i)
-        mels = []
-        for piece in pieces:
-            feats = self.feature_extractor(
-                piece, sampling_rate=SAMPLING_RATE, padding="do_not_pad", truncation=False,
-                return_tensors="np", return_attention_mask=False,
-            )["input_features"][0]
-            mels.append(np.asarray(feats, dtype=np.float32))
-        n_mels, t_max = mels[0].shape[0], max(m.shape[-1] for m in mels)
-        batch = np.zeros((len(mels), n_mels, t_max), dtype=np.float32)
-        mask = np.zeros((len(mels), t_max), dtype=np.int64)
-        for j, mel in enumerate(mels):
-            batch[j, :, : mel.shape[-1]] = mel
-            mask[j, : mel.shape[-1]] = 1
-        out = self.encoder(torch.from_numpy(batch).to(device, dtype), attention_mask=torch.from_numpy(mask).to(device))
-        results: list[list[torch.Tensor]] = [[] for _ in clips]
-        for j, owner in enumerate(owners):
-            n = int(out.output_lengths[j])
-            results[owner].append(out.last_hidden_state[j, :n].float().cpu())
-        return [torch.cat(parts, dim=0) for parts in results]
-
-
-class _HubertLayerFeatures(nn.Module):
-    """A `HubertModel` truncated to its first `layer` layers; one clip at a time (group norm sees the whole clip)."""
-
-    def __init__(self, model: nn.Module, feature_extractor, layer: int):
-        super().__init__()
-        num_layers = model.config.num_hidden_layers
-        if not 1 <= layer <= num_layers:
-            raise ValueError(f"layer must be in 1..{num_layers} for this HuBERT model, got {layer}")
-        model.encoder.layers = model.encoder.layers[:layer]
-        model.config.num_hidden_layers = layer
-        if getattr(model.config, "do_stable_layer_norm", False):
-            model.encoder.layer_norm = nn.Identity()  # pre-norm models: the final norm follows the last layer only
-        self.model = model.eval()
-        self.feature_extractor = feature_extractor
-        self.dim = model.config.hidden_size
-
-    @torch.inference_mode()
-    def forward(self, clips: list[np.ndarray]) -> list[torch.Tensor]:
-        device = next(self.model.parameters()).device
-        dtype = next(self.model.parameters()).dtype
-        results = []
-        for clip in clips:
-            if self.feature_extractor is not None:
-                values = self.feature_extractor(clip, sampling_rate=SAMPLING_RATE, return_tensors="pt").input_values
-            else:
-                values = torch.from_numpy(np.ascontiguousarray(clip))[None]
-            hidden = self.model(values.to(device, dtype)).last_hidden_state[0]
-            results.append(hidden.float().cpu())
-        return results
-
-
-def _load_encoder(kind: str, source: str, layer: int, device: str | torch.device | None) -> nn.Module:
-    """Builds the layer-feature module for an encoder kind and source (offline name, Hub id or folder)."""
-    if kind == "whisper":
-        if source == OFFLINE_WHISPER_BASE:
-            from offline_assets.sources import whisper_base
-
-            model, processor = whisper_base()
-            feature_extractor = processor.feature_extractor
-        else:
-            from transformers import WhisperFeatureExtractor, WhisperModel
-
-            model = WhisperModel.from_pretrained(source, dtype=torch.float32)
-            try:
-                feature_extractor = WhisperFeatureExtractor.from_pretrained(source)
-            except (OSError, ValueError):
-                feature_extractor = WhisperFeatureExtractor(feature_size=model.config.num_mel_bins)
-        module = _WhisperLayerFeatures(model.get_encoder(), feature_extractor, layer)
-    elif kind == "hubert":
-        from transformers import AutoFeatureExtractor, HubertModel
-
-        model = HubertModel.from_pretrained(source, dtype=torch.float32)
-        try:
-            feature_extractor = AutoFeatureExtractor.from_pretrained(source)
-        except (OSError, ValueError):
-            feature_extractor = None  # raw waveform, as fairseq's HuBERT base (normalize=False)
-        module = _HubertLayerFeatures(model, feature_extractor, layer)
-    else:
-        raise ValueError(f"unknown encoder kind {kind!r}; known: {', '.join(ENCODER_KINDS)}")
-    return module.to(device or "cpu")
-
-
-def _guess_kind(source: str) -> str:
-    if source == OFFLINE_WHISPER_BASE:
-        return "whisper"
-    from transformers import AutoConfig
-
-    model_type = AutoConfig.from_pretrained(source).model_type
-    if model_type == "whisper":
-        return "whisper"
-    if model_type == "hubert":
-        return "hubert"
-    raise ValueError(f"{source!r} is a {model_type!r} model; UnitExtractor takes Whisper or HuBERT encoders")
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -241,7 +95,7 @@ class UnitExtractor:
         batch_size: int = 8,
     ):
         self.encoder_source = os.fspath(encoder)
-        self.encoder_kind = encoder_kind or _guess_kind(self.encoder_source)
+        self.encoder_kind = encoder_kind or guess_encoder_kind(self.encoder_source)
         if self.encoder_kind not in ENCODER_KINDS:
             raise ValueError(f"unknown encoder kind {self.encoder_kind!r}; known: {', '.join(ENCODER_KINDS)}")
         self.layer = int(layer)
@@ -269,7 +123,7 @@ class UnitExtractor:
     def feature_module(self) -> nn.Module:
         """The (lazily loaded) encoder truncated to `layer`, mapping a list of 16 kHz clips to `[frames, D]` tensors."""
         if self._features is None:
-            self._features = _load_encoder(self.encoder_kind, self.encoder_source, self.layer, self.device)
+            self._features = load_layer_features(self.encoder_kind, self.encoder_source, self.layer, self.device)
         return self._features
 
     def set_centroids(self, centroids: torch.Tensor | np.ndarray) -> None:
@@ -356,7 +210,7 @@ class UnitExtractor:
             raise RuntimeError("this UnitExtractor has no centroids: call fit(...) or load one with from_pretrained")
         dedup = self.deduplicate if deduplicate is None else deduplicate
         results = []
-        for batch in _batched(audios, self.batch_size, progress, "units"):
+        for batch in batched(audios, self.batch_size, progress, "units"):
             for feats in self.features_batch(batch, sampling_rate):
                 units = self.quantize(feats)
                 results.append(deduplicate_units(units) if dedup else units)
@@ -406,7 +260,7 @@ class UnitExtractor:
             self.layer, self._features = int(layer), None
         start = time.perf_counter()
         chunks, total, clips = [], 0, 0
-        for batch in _batched(audio_iterable, self.batch_size, progress, "k-means features"):
+        for batch in batched(audio_iterable, self.batch_size, progress, "k-means features"):
             for feats in self.features_batch(batch, sampling_rate):
                 chunks.append(feats.numpy())
                 total += feats.shape[0]
@@ -528,7 +382,8 @@ class UnitExtractor:
                 f"num_units={self.num_units}, deduplicate={self.deduplicate})")
 
 
-def _batched(items: Iterable[Any], size: int, progress: bool, desc: str) -> Iterator[list[Any]]:
+def batched(items: Iterable[Any], size: int, progress: bool, desc: str) -> Iterator[list[Any]]:
+    """`items` in lists of `size` (the last may be shorter), with a progress bar of clips when `progress`."""
     iterator = iter(items)
     bar = None
     if progress:
@@ -614,156 +469,6 @@ def convert_fairseq_km(
     return extractor
 
 
-# --------------------------------------------------------------------------------------------------------------
-# Command line: llama-omni units fit | extract | convert-km
-# --------------------------------------------------------------------------------------------------------------
-
-
-def _audio_files(directory: str) -> list[str]:
-    root = Path(directory)
-    if not root.is_dir():
-        raise SystemExit(f"error: --audio-dir {directory!r} is not a directory")
-    files = sorted(str(p) for p in root.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file())
-    if not files:
-        raise SystemExit(f"error: no audio files ({', '.join(AUDIO_EXTENSIONS)}) under {directory!r}")
-    return files
-
-
-def _dataset_audio(path: str, column: str, split: str | None) -> tuple[list[str], Iterable[Any]]:
-    """(ids, audio items) of a `datasets` dataset: a `save_to_disk` folder, or anything `load_dataset` reads."""
-    import datasets
-
-    if os.path.isdir(path) and any(
-        os.path.exists(os.path.join(path, f)) for f in ("state.json", "dataset_dict.json")
-    ):
-        ds = datasets.load_from_disk(path)
-    else:
-        ds = datasets.load_dataset(path)
-    if isinstance(ds, datasets.DatasetDict):
-        if split is None:
-            split = "train" if "train" in ds else next(iter(ds))
-        if split not in ds:
-            raise SystemExit(f"error: split {split!r} not in {path!r} (splits: {', '.join(ds)})")
-        ds = ds[split]
-    if column not in ds.column_names:
-        raise SystemExit(f"error: no column {column!r} in {path!r} (columns: {', '.join(ds.column_names)})")
-    ids = [str(x) for x in ds["id"]] if "id" in ds.column_names else [str(i) for i in range(len(ds))]
-
-    def items() -> Iterator[Any]:
-        for example in ds:
-            yield example[column]
-
-    class _Sized:
-        def __len__(self) -> int:
-            return len(ds)
-
-        def __iter__(self) -> Iterator[Any]:
-            return items()
-
-    return ids, _Sized()
-
-
-def _add_source_args(parser: argparse.ArgumentParser, required: bool) -> None:
-    group = parser.add_mutually_exclusive_group(required=required)
-    group.add_argument("--audio-dir", help="a folder of audio files (searched recursively)")
-    group.add_argument("--dataset", help="a datasets folder (save_to_disk) or a dataset loadable by load_dataset")
-    parser.add_argument("--audio-column", default="audio", help="audio column of --dataset (default: audio)")
-    parser.add_argument("--split", default=None, help="split of --dataset (default: train or the first)")
-
-
-def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="llama-omni units",
-        description="Discrete speech units: fit a k-means unit extractor, extract units, convert fairseq km.bin.",
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    fit = sub.add_parser("fit", help="fit k-means centroids on an encoder layer's features")
-    _add_source_args(fit, required=True)
-    fit.add_argument("--num-units", type=int, required=True, help="K, the number of units")
-    fit.add_argument("--layer", type=int, required=True, help="1-based encoder layer (e.g. 4 for whisper-base)")
-    fit.add_argument("--encoder", default=OFFLINE_WHISPER_BASE,
-                     help=f"encoder source: {OFFLINE_WHISPER_BASE} (default), or a Whisper / HuBERT id or folder")
-    fit.add_argument("--max-frames", type=int, default=500_000, help="frames used at most (50 per second)")
-    fit.add_argument("--seed", type=int, default=0)
-    fit.add_argument("--algorithm", choices=("auto", "kmeans", "minibatch"), default="auto")
-    fit.add_argument("--batch-size", type=int, default=8)
-    fit.add_argument("--device", default=None)
-    fit.add_argument("--output", required=True, help="folder to write the extractor to")
-
-    extract = sub.add_parser("extract", help="extract units with a fitted extractor (JSON lines)")
-    extract.add_argument("--extractor", required=True, help="a folder written by `units fit`")
-    extract.add_argument("--audio", nargs="+", help="audio files")
-    _add_source_args(extract, required=False)
-    extract.add_argument("--deduplicate", action="store_true", help="merge consecutive duplicate units")
-    extract.add_argument("--batch-size", type=int, default=8)
-    extract.add_argument("--device", default=None)
-    extract.add_argument("--output", default="-", help="JSON-lines file ({'id', 'units'} per clip); '-' = stdout")
-
-    convert = sub.add_parser("convert-km", help="convert fairseq's km.bin (a pickle) to centroids.safetensors")
-    convert.add_argument("--km-bin", required=True)
-    convert.add_argument("--encoder", required=True, help="the HuBERT / Whisper id or folder the k-means was fit on")
-    convert.add_argument("--encoder-kind", choices=ENCODER_KINDS, default="hubert")
-    convert.add_argument("--layer", type=int, default=11)
-    convert.add_argument("--output", required=True)
-    convert.add_argument("--trust-pickle", action="store_true",
-                         help="allow unpickling km.bin (runs code from the file: only for files you trust)")
-    return parser
-
-
-def units_main(argv: Sequence[str] | None = None) -> int:
-    """`llama-omni units {fit,extract,convert-km} ...`; returns the exit status (errors exit with a message)."""
-    args = _build_parser().parse_args(argv)
-    if args.command == "fit":
-        if args.audio_dir:
-            audios = _audio_files(args.audio_dir)
-        else:
-            _, audios = _dataset_audio(args.dataset, args.audio_column, args.split)
-        extractor = UnitExtractor(encoder=args.encoder, layer=args.layer, device=args.device,
-                                  batch_size=args.batch_size)
-        extractor.fit(audios, num_units=args.num_units, max_frames=args.max_frames, seed=args.seed,
-                      sampling_rate=None, algorithm=args.algorithm)
-        extractor.save_pretrained(args.output)
-        info = extractor.fit_info
-        print(f"fitted {extractor.num_units} units on {info['num_frames']} frames of {info['num_clips']} clips "
-              f"({info['algorithm']}, features {info['feature_seconds']} s, k-means {info['kmeans_seconds']} s); "
-              f"saved to {args.output}", file=sys.stderr)
-        return 0
-
-    if args.command == "extract":
-        sources = [bool(args.audio), bool(args.audio_dir), bool(args.dataset)]
-        if sum(sources) != 1:
-            raise SystemExit("error: give exactly one of --audio, --audio-dir, --dataset")
-        if args.audio:
-            ids = audios = list(args.audio)
-        elif args.audio_dir:
-            ids = audios = _audio_files(args.audio_dir)
-        else:
-            ids, audios = _dataset_audio(args.dataset, args.audio_column, args.split)
-        extractor = UnitExtractor.from_pretrained(args.extractor, device=args.device, batch_size=args.batch_size)
-        out = sys.stdout if args.output == "-" else open(args.output, "w", encoding="utf-8")
-        try:
-            id_iter = iter(ids)
-            for batch in _batched(audios, extractor.batch_size, progress=args.output != "-", desc="units"):
-                for units in extractor.extract_batch(batch, sampling_rate=None, deduplicate=args.deduplicate):
-                    out.write(json.dumps({"id": next(id_iter), "units": units}) + "\n")
-        finally:
-            if out is not sys.stdout:
-                out.close()
-        return 0
-
-    if args.command == "convert-km":
-        try:
-            extractor = convert_fairseq_km(args.km_bin, args.output, encoder=args.encoder, layer=args.layer,
-                                           encoder_kind=args.encoder_kind, trust_pickle=args.trust_pickle)
-        except UnsafePickleError as e:
-            raise SystemExit(f"error: {e}") from None
-        print(f"converted {extractor.num_units} centroids of size {extractor.centroids.shape[1]} to {args.output}",
-              file=sys.stderr)
-        return 0
-    raise AssertionError(args.command)
-
-
 __all__ = [
     "CENTROIDS_NAME",
     "CONFIG_NAME",
@@ -772,5 +477,4 @@ __all__ = [
     "UnsafePickleError",
     "convert_fairseq_km",
     "deduplicate_units",
-    "units_main",
 ]

@@ -11,11 +11,12 @@ steps; the first two are text-only and done by an LLM:
    parentheses or markdown, numbers as words, a few sentences).
 
 A :class:`Writer` is anything that completes a batch of chat conversations: a local transformers model
-(:class:`TransformersChatWriter`, e.g. the offline SmolLM2-135M-Instruct, see :func:`find_offline_smollm2`)
-or an OpenAI-compatible HTTP endpoint (:class:`OpenAICompatibleWriter`, for a big LLM behind vLLM, TGI,
-llama.cpp's server, or a hosted API). Whatever the LLM writes, the steps strip chat preambles
-("Sure! Here is..."), run :func:`processing.instructs2s.text_normalizer.normalize_for_speech`, and reject what
-:func:`processing.instructs2s.text_normalizer.check_speakable` finds unspeakable; each result keeps the raw output.
+(:class:`TransformersChatWriter`, e.g. the offline SmolLM2-135M-Instruct, see :func:`find_offline_smollm2`) or an
+OpenAI-compatible HTTP endpoint (:class:`OpenAICompatibleWriter` over :mod:`processing.instructs2s.llm_client`, for a
+big LLM behind vLLM, TGI, llama.cpp's server, or a hosted API). Whatever the LLM writes, the steps strip chat
+preambles ("Sure! Here is..."), run :func:`processing.instructs2s.text_normalizer.normalize_for_speech`, and reject
+what :func:`processing.instructs2s.text_normalizer.check_speakable` finds unspeakable; each result keeps the raw
+output.
 
 The prompts are our own wording.
 """
@@ -27,16 +28,15 @@ import importlib.util
 import logging
 import os
 import re
-import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
+from .llm_client import ChatCompletionClient, ChatCompletionError
 from .text_normalizer import check_speakable, count_words, normalize_for_speech
 
 logger = logging.getLogger(__name__)
@@ -239,7 +239,8 @@ def find_offline_smollm2() -> str | None:
 
 
 class OpenAICompatibleWriter(Writer):
-    """A chat model behind an OpenAI-compatible ``/v1/chat/completions`` endpoint, spoken to with httpx.
+    """A chat model behind an OpenAI-compatible ``/v1/chat/completions`` endpoint, spoken to through
+    :class:`processing.instructs2s.llm_client.ChatCompletionClient` (the ``openai`` client).
 
     Args:
         base_url: the server, e.g. ``"http://127.0.0.1:8000"``, ``"http://host/v1"`` or the full
@@ -248,16 +249,13 @@ class OpenAICompatibleWriter(Writer):
         api_key: sent as ``Authorization: Bearer ...``; default: the ``OPENAI_API_KEY`` environment
             variable; none when neither is set (local servers). Never logged or shown in errors.
         timeout: seconds per request.
-        max_retries: extra attempts after a timeout, a connection error, HTTP 429 or 5xx (with exponential
-            backoff, honouring ``Retry-After``); other HTTP errors fail at once with a clear message.
-        backoff: first wait in seconds (doubled at each retry, at most 30 s).
+        max_retries: extra attempts after a timeout, a connection error, HTTP 408/409/429 or 5xx (the ``openai``
+            client's exponential backoff, honouring ``Retry-After``); other HTTP errors fail at once with a clear
+            message.
         concurrency: requests in flight at once (threads); 1 sends them one by one.
 
     Raises ``ValueError`` for a URL that is not http(s) or non-positive limits.
     """
-
-    RETRY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
-    MAX_BACKOFF = 30.0
 
     def __init__(
         self,
@@ -266,54 +264,30 @@ class OpenAICompatibleWriter(Writer):
         api_key: str | None = None,
         timeout: float = 60,
         max_retries: int = 3,
-        backoff: float = 1.0,
         concurrency: int = 1,
     ) -> None:
-        url = base_url.rstrip("/")
-        if not re.match(r"https?://", url):
-            raise ValueError(f"base_url must start with http:// or https://, got {base_url!r}")
-        if max_retries < 0 or timeout <= 0 or concurrency < 1 or backoff < 0:
-            raise ValueError("max_retries >= 0, timeout > 0, backoff >= 0 and concurrency >= 1 are required")
-        if url.endswith("/chat/completions"):
-            self.endpoint = url
-        elif url.endswith("/v1"):
-            self.endpoint = url + "/chat/completions"
-        else:
-            self.endpoint = url + "/v1/chat/completions"
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+        api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY") or None
+        self.client = ChatCompletionClient(base_url, model, api_key=api_key, timeout=timeout, max_retries=max_retries)
+        self.endpoint = self.client.endpoint
         self.model = model
         self.timeout = timeout
         self.max_retries = max_retries
-        self.backoff = backoff
         self.concurrency = concurrency
-        self._api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY") or None
-        self._client = httpx.Client(timeout=timeout)
 
     def __repr__(self) -> str:
-        key = "set" if self._api_key else "none"
-        return f"{type(self).__name__}(endpoint={self.endpoint!r}, model={self.model!r}, api_key=<{key}>)"
+        return repr(self.client).replace(type(self.client).__name__, type(self).__name__, 1)
 
     def close(self) -> None:
         """Close the HTTP connection pool."""
-        self._client.close()
+        self.client.close()
 
     def __enter__(self) -> OpenAICompatibleWriter:
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
-
-    def _redact(self, text: str) -> str:
-        return text.replace(self._api_key, "<api key>") if self._api_key else text
-
-    def _server_message(self, response: Any) -> str:
-        try:
-            body = response.json()
-            error = body.get("error", body) if isinstance(body, dict) else body
-            message = error.get("message") if isinstance(error, dict) else error
-            text = str(message if message else body)
-        except ValueError:
-            text = response.text
-        return self._redact(" ".join(text.split())[:300])
 
     def complete(
         self,
@@ -327,76 +301,20 @@ class OpenAICompatibleWriter(Writer):
         non-retryable HTTP error (401/403: authentication, 404: wrong URL or model, 400: bad request)."""
         _check_conversations(conversations)
         _check_sampling(max_new_tokens, temperature)
-        payloads = []
-        for conversation in conversations:
-            payload: dict[str, Any] = {
-                "model": self.model,
-                "messages": [{"role": m["role"], "content": m["content"]} for m in conversation],
-                "max_tokens": max_new_tokens,
-                "temperature": float(temperature),
-            }
-            if seed is not None:
-                payload["seed"] = int(seed)
-            payloads.append(payload)
-        if self.concurrency == 1 or len(payloads) <= 1:
-            return [self._request(p) for p in payloads]
-        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            return list(pool.map(self._request, payloads))
+        parameters = {"max_tokens": max_new_tokens, "temperature": float(temperature),
+                      "seed": int(seed) if seed is not None else None}
 
-    def _request(self, payload: dict[str, Any]) -> str:
-        headers = {"Content-Type": "application/json"}
-        if self._api_key:
-            headers["Authorization"] = f"Bearer {self._api_key}"
-        attempts = self.max_retries + 1
-        problem = ""
-        for attempt in range(attempts):
-            delay = min(self.backoff * 2**attempt, self.MAX_BACKOFF)
+        def one(conversation: Conversation) -> str:
+            messages = [{"role": m["role"], "content": m["content"]} for m in conversation]
             try:
-                response = self._client.post(self.endpoint, json=payload, headers=headers)
-            except httpx.TimeoutException:
-                problem = f"timed out after {self.timeout} s"
-            except httpx.TransportError as error:
-                problem = self._redact(f"connection failed ({type(error).__name__}: {error})")
-            else:
-                if response.status_code == 200:
-                    return self._parse(response)
-                if response.status_code not in self.RETRY_STATUS:
-                    raise WriterError(self._http_error(response))
-                problem = f"HTTP {response.status_code}: {self._server_message(response)}"
-                retry_after = response.headers.get("retry-after", "")
-                if re.fullmatch(r"\d+(?:\.\d+)?", retry_after.strip()):
-                    delay = min(float(retry_after), self.MAX_BACKOFF)
-            if attempt + 1 < attempts:
-                logger.warning(
-                    "%s: %s; retrying in %.2f s (attempt %d of %d)",
-                    self.endpoint, problem, delay, attempt + 2, attempts,
-                )  # fmt: skip
-                time.sleep(delay)
-        raise WriterError(f"{self.endpoint}: giving up after {attempts} attempts; last problem: {problem}")
+                return self.client.complete(messages, **parameters).strip()
+            except ChatCompletionError as error:
+                raise WriterError(str(error)) from None
 
-    def _http_error(self, response: Any) -> str:
-        status = response.status_code
-        message = self._server_message(response)
-        if status in (401, 403):
-            return (
-                f"{self.endpoint}: authentication failed (HTTP {status}): {message}. "
-                "Pass api_key= or set the OPENAI_API_KEY environment variable."
-            )
-        if status == 404:
-            return f"{self.endpoint}: not found (HTTP 404): {message}. Check base_url and the model {self.model!r}."
-        return f"{self.endpoint}: request rejected (HTTP {status}): {message}"
-
-    def _parse(self, response: Any) -> str:
-        try:
-            content = response.json()["choices"][0]["message"]["content"]
-        except (ValueError, KeyError, IndexError, TypeError) as error:
-            raise WriterError(
-                f"{self.endpoint}: malformed reply ({type(error).__name__}); expected choices[0].message.content, "
-                f"got: {self._redact(response.text[:200])!r}"
-            ) from None
-        if not isinstance(content, str):
-            raise WriterError(f"{self.endpoint}: the reply has no text content (got {type(content).__name__})")
-        return content.strip()
+        if self.concurrency == 1 or len(conversations) <= 1:
+            return [one(c) for c in conversations]
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            return list(pool.map(one, conversations))
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -1,11 +1,12 @@
 # Copyright 2026 The llama-omni-hf authors. Licensed under the Apache License, Version 2.0.
-"""ASR-WER: the word error rate between a speech model's text answer and an ASR transcript of its spoken answer.
-
-An `evaluate` module kept in the repository and loaded by path (the Hub copy of `wer` cannot be reached offline):
+"""ASR-WER and ASR-CER: the word / character error rate between a speech model's text answer and an ASR transcript of
+its spoken answer. One `evaluate` module with two configurations, "wer" and "cer" (like evaluate's own multi-config
+metrics), kept in the repository and loaded by path (the Hub copies of `wer` / `cer` cannot be reached offline):
 
     import evaluate
-    asr_wer = evaluate.load("evaluation/metrics/asr_wer")
+    asr_wer = evaluate.load("evaluation/metrics/asr_error_rate", "wer")
     asr_wer.compute(predictions=["the cat sat"], references=["The cat sat."])   # {"asr_wer": 0.0, ...}
+    asr_cer = evaluate.load("evaluation/metrics/asr_error_rate", "cer")       # {"asr_cer": ...}
 """
 
 import datasets
@@ -14,10 +15,12 @@ import jiwer
 from transformers.models.whisper.english_normalizer import EnglishTextNormalizer
 
 _DESCRIPTION = """
-ASR-WER (LLaMA-Omni's speech-text alignment figure): corpus word error rate (jiwer) of the transcripts of the spoken
-answers (`predictions`) against the text answers (`references`), both normalised with transformers' Whisper English
-text normaliser (the normalisation of the Whisper paper's WERs; no spelling map). Pairs whose normalised reference is
-empty are skipped and counted; an empty transcript counts as all deletions.
+ASR-WER (LLaMA-Omni's speech-text alignment figure, configuration "wer") and its character-level twin ASR-CER
+(configuration "cer", for languages and answers where word boundaries say little; spaces count as characters):
+the corpus error rate (jiwer) of the transcripts of the spoken answers (`predictions`) against the text answers
+(`references`), both normalised with transformers' Whisper English text normaliser (the normalisation of the
+Whisper paper's WERs; no spelling map). Pairs whose normalised reference is empty are skipped and counted; an empty
+transcript counts as all deletions.
 """
 
 _KWARGS_DESCRIPTION = """
@@ -25,18 +28,22 @@ Args:
     predictions (`list` of `str`): ASR transcripts of the spoken answers.
     references (`list` of `str`): the text answers.
     normalize (`str`, defaults to "whisper"): "whisper" (transformers' Whisper English normaliser) or "none" (the
-        texts are compared as given, split on whitespace).
-    per_example (`bool`, defaults to `False`): also return the WER of every pair (None for a skipped pair).
+        texts are compared as given, whitespace runs collapsed).
+    per_example (`bool`, defaults to `False`): also return the error rate of every pair (None for a skipped pair).
 Returns:
-    asr_wer (`float` or `None`): the corpus WER (None when no reference has a word).
+    asr_wer or asr_cer (`float` or `None`), after the configuration: the corpus error rate (None when no reference
+        has a word).
     num_scored (`int`), num_skipped (`int`): pairs scored and pairs skipped for an empty reference.
     per_example (`list`): only with `per_example=True`.
 Raises:
     ValueError: an unknown `normalize`.
 Examples:
-    >>> asr_wer = evaluate.load("evaluation/metrics/asr_wer")
+    >>> asr_wer = evaluate.load("evaluation/metrics/asr_error_rate", "wer")
     >>> asr_wer.compute(predictions=["it is 3 o'clock"], references=["It's three o'clock!"])["asr_wer"]
     0.0
+    >>> asr_cer = evaluate.load("evaluation/metrics/asr_error_rate", "cer")
+    >>> asr_cer.compute(predictions=["the cat"], references=["The bat."])["asr_cer"]
+    0.14285714285714285
 """
 
 _CITATION = """
@@ -48,6 +55,8 @@ _CITATION = """
 }
 """
 
+# configuration name -> the jiwer measure
+_MEASURES = {"wer": jiwer.wer, "cer": jiwer.cer}
 _NORMALIZER = []
 
 
@@ -59,8 +68,13 @@ def whisper_normalize(text):
 
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
-class AsrWer(evaluate.Metric):
+class AsrErrorRate(evaluate.Metric):
     def _info(self):
+        if self.config_name not in _MEASURES:
+            raise KeyError(
+                f"asr_error_rate has the configurations {sorted(_MEASURES)} (evaluate.load(path, 'wer')), "
+                f"got {self.config_name!r}"
+            )
         return evaluate.MetricInfo(
             description=_DESCRIPTION,
             citation=_CITATION,
@@ -78,14 +92,15 @@ class AsrWer(evaluate.Metric):
             norm = str
         else:
             raise ValueError(f"normalize must be 'whisper' or 'none', got {normalize!r}")
+        name, measure = f"asr_{self.config_name}", _MEASURES[self.config_name]
         refs = [" ".join(norm(r or "").split()) for r in references]
         hyps = [" ".join(norm(h or "").split()) for h in predictions]
         keep = [i for i, r in enumerate(refs) if r]
         result = {
-            "asr_wer": float(jiwer.wer([refs[i] for i in keep], [hyps[i] for i in keep])) if keep else None,
+            name: float(measure([refs[i] for i in keep], [hyps[i] for i in keep])) if keep else None,
             "num_scored": len(keep),
             "num_skipped": len(refs) - len(keep),
         }
         if per_example:
-            result["per_example"] = [float(jiwer.wer(r, h)) if r else None for r, h in zip(refs, hyps)]
+            result["per_example"] = [float(measure(r, h)) if r else None for r, h in zip(refs, hyps)]
         return result

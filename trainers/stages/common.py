@@ -10,13 +10,8 @@ from typing import Any
 
 import torch
 
-from .data import (
-    EncoderOutputCache,
-    LlamaOmniCollator,
-    SpeechInstructionEncoder,
-    check_columns,
-    speech_encoder_fingerprint,
-)
+from .caches import EncoderOutputCache, speech_encoder_fingerprint
+from .collator import LlamaOmniCollator, SpeechInstructionEncoder, check_columns
 
 CACHE_DTYPES = {"auto": None, "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 

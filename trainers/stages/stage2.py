@@ -28,7 +28,7 @@ import torch
 from transformers import Trainer, TrainingArguments
 
 from .common import LlamaOmniTrainerMixin, SpeechDataConfigMixin, load_model_and_processor, unwrapped_llama_omni
-from .data import ResponseStateCache, ResponseStateCollator, response_state_fingerprint
+from .caches import ResponseStateCache, ResponseStateCollator, response_state_fingerprint
 
 
 @dataclass
@@ -83,7 +83,9 @@ class Stage2Config(SpeechDataConfigMixin, TrainingArguments):
         if not self.units_column:
             raise ValueError("units_column is required for stage 2")
         if self.response_state_cache_batch_size < 1:
-            raise ValueError(f"response_state_cache_batch_size must be >= 1, got {self.response_state_cache_batch_size}")
+            raise ValueError(
+                f"response_state_cache_batch_size must be >= 1, got {self.response_state_cache_batch_size}"
+            )
         if isinstance(self.new_speech_decoder, str):
             try:
                 self.new_speech_decoder = json.loads(self.new_speech_decoder)

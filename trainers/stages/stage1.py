@@ -24,7 +24,7 @@ import torch
 from trl import SFTConfig, SFTTrainer
 
 from .common import LlamaOmniTrainerMixin, SpeechDataConfigMixin, load_model_and_processor, unwrapped_llama_omni
-from .data import SharedPrefixCache
+from .caches import SharedPrefixCache
 
 LLM_MODES = ("full", "lora", "frozen")
 DEFAULT_LORA_TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]

@@ -1,9 +1,10 @@
 # Copyright 2026 The llama-omni-hf authors. Licensed under the Apache License, Version 2.0.
-"""The evaluation report a model card reads: a small JSON schema, its loader and its validation.
+"""The evaluation report: a small JSON schema, its loader, its validation, and how each metric is named and read.
 
-`llama-omni evaluate` writes this file; `llama-omni push model ... --eval-json FILE` reads it. Only what the file
-holds reaches the card: a metric that is absent or `null` is "not measured" and gets neither a `model-index` entry
-nor a number in the card's text.
+The evaluation owns it: `llama-omni evaluate` (`evaluation.report`) writes this file and validates it here;
+`llama-omni push model ... --eval-json FILE` (`hub_cards`) reads it from here. Only what the file holds reaches the
+card: a metric that is absent or `null` is "not measured" and gets neither a `model-index` entry nor a number in the
+card's text.
 
 Schema (version 1)::
 
@@ -60,7 +61,7 @@ EVAL_TASK_NAME = "Spoken instruction following (speech in, text and speech out)"
 
 
 class EvalReportError(ValueError):
-    """The evaluation JSON does not follow the schema of `hub_cards.evaluation` (the message says where)."""
+    """The evaluation JSON does not follow the schema of `evaluation.schema` (the message says where)."""
 
 
 @dataclass(frozen=True)

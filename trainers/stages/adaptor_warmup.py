@@ -14,10 +14,10 @@ vector and the similarity scale are training-only and discarded, so the model's 
 (The idea of reading a speech encoder's CTC posteriors over an LLM's vocabulary as soft tokens is LegoSLM's,
 Ma et al. 2025; here CTC is only a warm-up objective.)
 
-The frozen speech encoder's outputs are cached on disk (`trainers.data.EncoderOutputCache`, shareable with stage 1
-and stage 2 through their `encoder_cache_dir`).
+The frozen speech encoder's outputs are cached on disk (`trainers.stages.caches.EncoderOutputCache`, shareable
+with stage 1 and stage 2 through their `encoder_cache_dir`).
 
-    from trainers.adaptor_warmup import AdaptorWarmupConfig, warmup_adaptor
+    from trainers.stages.adaptor_warmup import AdaptorWarmupConfig, warmup_adaptor
     metrics = warmup_adaptor("outputs/embedded/init", dataset_dict, AdaptorWarmupConfig(output_dir="warm"))
 """
 
@@ -28,6 +28,7 @@ import json
 import math
 import os
 import random
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -104,18 +105,19 @@ class _CTCHead(nn.Module):
         return self.log_scale.exp() * F.normalize(frames.float(), dim=-1) @ classes.T
 
 
-def _word_error_rate(references: list[str], hypotheses: list[str]) -> float | None:
-    """Corpus WER (the `asr_wer` metric of `evaluation.metrics`) on lower-case words; None without reference words."""
-    import re
-
-    from evaluation.metrics import load_metric
+def word_error_rate(references: list[str], hypotheses: list[str]) -> float | None:
+    """Corpus word error rate (jiwer) of `hypotheses` against `references`, both reduced to their lower-case words
+    (letters, digits, apostrophes); pairs whose reference has no word are left out; None when none has one."""
+    import jiwer
 
     def words(text: str) -> str:
-        return " ".join(re.findall(r"[a-z0-9']+", text.lower()))
+        return " ".join(re.findall(r"[a-z0-9']+", (text or "").lower()))
 
-    return load_metric("asr_wer").compute(
-        predictions=[words(h) for h in hypotheses], references=[words(r) for r in references], normalize="none"
-    )["asr_wer"]
+    pairs = [(words(r), words(h)) for r, h in zip(references, hypotheses)]
+    pairs = [(r, h) for r, h in pairs if r]
+    if not pairs:
+        return None
+    return float(jiwer.wer([r for r, _ in pairs], [h for _, h in pairs]))
 
 
 def _targets(tokenizer: Any, texts: list[str]) -> list[list[int]]:
@@ -170,7 +172,7 @@ def warmup_adaptor(model: Any, datasets_dict: Any, config: AdaptorWarmupConfig, 
     from tqdm.auto import tqdm
 
     from .common import load_model_and_processor
-    from .data import EncoderOutputCache, speech_encoder_fingerprint
+    from .caches import EncoderOutputCache, speech_encoder_fingerprint
 
     model, processor = load_model_and_processor(model, processor)
     train = datasets_dict[config.train_split]
@@ -230,7 +232,7 @@ def warmup_adaptor(model: Any, datasets_dict: Any, config: AdaptorWarmupConfig, 
         result = {}
         for name, split_ids in eval_sets.items():
             hyps = _greedy_transcripts(model, head, tokenizer, cache, split_ids, config.batch_size)
-            result[name] = _word_error_rate(eval_texts[name], hyps)
+            result[name] = word_error_rate(eval_texts[name], hyps)
             result[f"{name}_example"] = {"reference": eval_texts[name][0], "greedy_ctc": hyps[0]} if hyps else None
         return result
 
@@ -319,4 +321,4 @@ def warmup_adaptor(model: Any, datasets_dict: Any, config: AdaptorWarmupConfig, 
     return summary
 
 
-__all__ = ["AdaptorWarmupConfig", "warmup_adaptor"]
+__all__ = ["AdaptorWarmupConfig", "warmup_adaptor", "word_error_rate"]

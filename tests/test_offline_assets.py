@@ -16,12 +16,9 @@ import torch
 from transformers import WhisperConfig, WhisperForConditionalGeneration
 
 from offline_assets import sources as offline_sources
-from offline_assets.sources import (
-    load_whisper_ctranslate2,
-    package_dir,
-    piper_joe_files,
-    read_ctranslate2_model,
-)
+from offline_assets import whisper
+from offline_assets.sources import package_dir, piper_joe_files
+from offline_assets.whisper import load_whisper_ctranslate2, read_ctranslate2_model
 from tests.tiny_models import tiny_whisper_config
 
 
@@ -194,25 +191,25 @@ def test_atomic_cache_folder(tmp_path, monkeypatch):
 
     final = offline_sources.cache_dir() / "thing"
     with pytest.raises(OSError, match="disk full"):
-        offline_sources._atomic_publish_dir(failing, final)
+        offline_sources.atomic_publish_dir(failing, final)
     assert not final.exists() and os.listdir(offline_sources.cache_dir()) == []
 
     calls = []
-    offline_sources._atomic_publish_dir(lambda folder: (calls.append(1), (folder / "ok").write_text("1")), final)
-    offline_sources._atomic_publish_dir(lambda folder: calls.append(2), final)  # already there: not rebuilt
+    offline_sources.atomic_publish_dir(lambda folder: (calls.append(1), (folder / "ok").write_text("1")), final)
+    offline_sources.atomic_publish_dir(lambda folder: calls.append(2), final)  # already there: not rebuilt
     assert calls == [1] and (final / "ok").read_text() == "1"
 
 
 def test_whisper_base_dir_assembled_once(tmp_path, monkeypatch):
     monkeypatch.setenv(offline_sources.CACHE_ENV, str(tmp_path))
-    folder = offline_sources.whisper_base_dir()
+    folder = whisper.whisper_base_dir()
     parts = [package_dir(p) / "data" / f"model.bin.part{i + 1}"
              for i, p in enumerate(offline_sources.WHISPER_BASE_PACKAGES)]
     assert (folder / "model.bin").stat().st_size == sum(p.stat().st_size for p in parts)
     for name in ("config.json", "tokenizer.json"):
         assert (folder / name).is_file()
     mtime = (folder / "model.bin").stat().st_mtime_ns
-    assert offline_sources.whisper_base_dir() == folder and (folder / "model.bin").stat().st_mtime_ns == mtime
+    assert whisper.whisper_base_dir() == folder and (folder / "model.bin").stat().st_mtime_ns == mtime
     assert [p.name for p in tmp_path.iterdir()] == [folder.name]  # no temporary folder left behind
 
 
@@ -235,7 +232,7 @@ def test_whisper_base_transcribes_flite(tmp_path):
     from processing import load_audio
 
     start = time.perf_counter()
-    model, processor = offline_sources.whisper_base()
+    model, processor = whisper.whisper_base()
     print(f"whisper-base load: {time.perf_counter() - start:.1f} s")
     config = model.config
     assert (config.d_model, config.encoder_layers, config.decoder_layers) == (512, 6, 6)
@@ -252,7 +249,7 @@ def test_whisper_base_transcribes_flite(tmp_path):
     assert encoded.last_hidden_state.shape == (1, 1500, 512)
     assert torch.isfinite(encoded.last_hidden_state).all()
 
-    text = offline_sources.transcribe(model, processor, audio)[0]
+    text = whisper.transcribe(model, processor, audio)[0]
     print("whisper-base:", text)
     assert _normalise(text) == _normalise(sentence)
 
@@ -265,10 +262,10 @@ def test_whisper_tiny_en_transcribes_flite(tmp_path):
                    check=True, timeout=60)
     from processing import load_audio
 
-    model, processor = offline_sources.whisper_tiny_en()
+    model, processor = whisper.whisper_tiny_en()
     assert (model.config.d_model, model.config.encoder_layers, model.config.vocab_size) == (384, 4, 51864)
     assert not model.generation_config.is_multilingual
-    text = offline_sources.transcribe(model, processor, load_audio(str(tmp_path / "a.wav")))[0]
+    text = whisper.transcribe(model, processor, load_audio(str(tmp_path / "a.wav")))[0]
     assert _normalise(text) == _normalise(sentence)
 
 
