@@ -34,12 +34,14 @@ def chat_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda if available)")
     parser.add_argument("--dtype", default=None, help="float32, bfloat16, float16 (default: by device)")
+    parser.add_argument("--quantization", choices=["8bit", "4bit"], default=None,
+                        help="load --model quantised with bitsandbytes (CUDA GPU only)")
     args = parser.parse_args(argv)
     if args.chunk_size < 1 or args.max_new_tokens < 1 or args.temperature < 0:
         parser.error("--chunk-size and --max-new-tokens must be >= 1 and --temperature >= 0")
     try:
-        model, processor = load_model(args.model, args.device, args.dtype)
-    except (FileNotFoundError, TypeError, ValueError, RuntimeError) as error:
+        model, processor = load_model(args.model, args.device, args.dtype, quantization=args.quantization)
+    except (FileNotFoundError, ImportError, TypeError, ValueError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     generate_kwargs: dict[str, Any] = {"max_new_tokens": args.max_new_tokens}

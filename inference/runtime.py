@@ -308,6 +308,7 @@ def load_model(
     device: str | torch.device | None = None,
     dtype: str | torch.dtype | None = None,
     require_vocoder: bool = True,
+    quantization: str | None = None,
 ) -> tuple[Any, Any]:
     """
     `(model, processor)` in eval mode: the embedded default llama-omni-tiny when `model_id` is None, else the
@@ -317,13 +318,21 @@ def load_model(
         device, dtype: see `modeling_llama_omni.pick_device_and_dtype` (default: CUDA bf16 if available, else CPU
             float32).
         require_vocoder: raise when the model has no unit vocoder (a `vocoder/` subfolder) and so cannot speak.
+        quantization: "8bit" or "4bit" to load a folder's weights quantised with bitsandbytes on a CUDA GPU (the
+            released `--load-8bit` / `--load-4bit`), in float16; see `inference.quantization`.
 
     Raises:
         FileNotFoundError: no such folder, or no vocoder where one is required.
         TypeError: the folder does not hold a LLaMA-Omni model.
-        ValueError: a bad dtype name.
+        ValueError: a bad dtype name or quantization mode.
+        RuntimeError / ImportError: quantization without a CUDA GPU or without bitsandbytes.
     """
+    from .quantization import bitsandbytes_config
+
     device, dtype = pick_device_and_dtype(device, dtype)
+    quantization_config = bitsandbytes_config(quantization, device)
+    if model_id is None and quantization_config is not None:
+        raise ValueError("quantization applies to a model folder, not to the embedded default model")
     if model_id is None:
         from offline_assets.embedded import load_default
 
@@ -337,7 +346,12 @@ def load_model(
     config = AutoConfig.from_pretrained(folder)
     if not isinstance(config, LlamaOmniConfig):
         raise TypeError(f"{Path(folder).name} holds a {type(config).__name__} model, not a LLaMA-Omni one")
-    model = LlamaOmniForConditionalGeneration.from_pretrained(folder, dtype=dtype).to(device).eval()
+    if quantization_config is not None:  # quantised weights cannot be moved: place them while loading
+        model = LlamaOmniForConditionalGeneration.from_pretrained(
+            folder, quantization_config=quantization_config, dtype=torch.float16, device_map={"": str(device)}
+        ).eval()
+    else:
+        model = LlamaOmniForConditionalGeneration.from_pretrained(folder, dtype=dtype).to(device).eval()
     if require_vocoder and model.default_vocoder() is None:
         raise FileNotFoundError(f"{os.fspath(model_id)!r} has no unit vocoder (a 'vocoder/' subfolder): it cannot speak")
     return model, LlamaOmniProcessor.from_pretrained(folder)

@@ -8,6 +8,7 @@
     llama-omni data build --config RECIPE.yaml [...]            build the speech-instruction dataset (processing/instructs2s/recipes/)
     llama-omni units fit|extract|convert-km [...]               discrete speech units (k-means on an encoder layer)
     llama-omni chat --audio FILE [FILE ...] [--json] [--model DIR]   answer spoken questions (text + speech)
+    llama-omni infer --model DIR --questions Q.json --output A.jsonl [--units-to-wav DIR]   the released batch inference
     llama-omni build-default [--steps ...]                      train the embedded default model llama-omni-tiny
     llama-omni push model|dataset|space PATH --repo-id ORG/NAME [--dry-run DIR] [...]   publish on the Hub (hub_cards/)
     llama-omni evaluate --model DIR --eval-set heldout [--omega 10,20,40] [--judge ...]   the paper's metrics
@@ -71,6 +72,12 @@ def _chat(argv: list[str]) -> int:
     return chat_main(argv)
 
 
+def _infer(argv: list[str]) -> int:
+    from inference.batch import infer_main
+
+    return infer_main(argv)
+
+
 def _build_default(argv: list[str]) -> int:
     from trainers.scripts.build_default import main as build_main
 
@@ -97,6 +104,7 @@ COMMANDS = {
     "data": (_data, "build the speech-instruction dataset from a recipe (llama-omni data build --config R.yaml)"),
     "units": (_units, "discrete speech units: fit a k-means extractor, extract units, convert fairseq km.bin"),
     "chat": (_chat, "answer spoken questions in text and speech (llama-omni chat --audio q.wav [--json])"),
+    "infer": (_infer, "the released batch inference: question JSON -> answers JSONL (text + units) [-> wavs]"),
     "build-default": (_build_default, "train the embedded default model llama-omni-tiny end to end (CPU, offline)"),
     "push": (_push, "publish a model, dataset or Space on the Hub with its card (--dry-run DIR: write it only)"),
     "evaluate": (_evaluate, "the paper's metrics, Omega trade-off and cascade baseline (llama-omni evaluate --help)"),

@@ -14,6 +14,8 @@ from transformers.configuration_utils import SubConfigSpec
 
 # "ctc": LLaMA-Omni's non-autoregressive CTC speech decoder; "ar": LLaMA-Omni2's autoregressive TTS language model.
 SPEECH_DECODER_TYPES = ("ctc", "ar")
+# Which LLM states the speech loss pairs with response tokens: those that predicted them, or those at their positions.
+SPEECH_DECODER_ALIGNMENTS = ("predicting", "at_token")
 
 # Llama-3.1-8B-Instruct, the LLM of the released ICTNLP/Llama-3.1-8B-Omni checkpoint.
 _LLAMA31_8B = {
@@ -153,6 +155,13 @@ class LlamaOmniConfig(PreTrainedConfig):
             Number K of discrete speech units. The CTC blank is id `unit_vocab_size` (the last output).
         ctc_loss_weight (`float`, *optional*, defaults to 1.0):
             Weight of the CTC loss in the total loss.
+        speech_decoder_alignment (`str`, *optional*, defaults to `"predicting"`):
+            Which LLM hidden states the speech loss (and stage 2's cached response states) pairs with the response
+            tokens y_1..y_n: `"predicting"`, the states that predicted them, h(last prompt token), h(y_1), ...,
+            h(y_{n-1}) (what inference always feeds the decoder, and what our own models are trained with), or
+            `"at_token"`, the states at the token positions, h(y_1), ..., h(y_n) (one later: what the released
+            LLaMA-Omni training code used; converted LLaMA-Omni checkpoints default to it, so that fine-tuning
+            keeps the alignment the decoder was trained with). Inference is not affected.
         tie_word_embeddings (`bool`, *optional*, defaults to `False`):
             Whether `lm_head` shares the LLM's input embeddings; set automatically when the text config ties them.
         tts_config (`dict` or `PreTrainedConfig`, *optional*):
@@ -180,11 +189,23 @@ class LlamaOmniConfig(PreTrainedConfig):
         tts_temperature (`float`, *optional*, defaults to 1.0):
             (`"ar"`) Sampling temperature.
         tts_top_k (`int`, *optional*, defaults to 0):
-            (`"ar"`) Keep only the k most likely speech tokens when sampling (0 = all).
+            (`"ar"`) Keep only the k most likely tokens when sampling (0 = all). Converted LLaMA-Omni2 checkpoints
+            get 50: the release sampled with transformers 4.43's default `top_k=50`.
         tts_top_p (`float`, *optional*, defaults to 1.0):
             (`"ar"`) Nucleus sampling threshold (1.0 = off).
         tts_max_new_tokens (`int`, *optional*, defaults to 1024):
             (`"ar"`) Most speech tokens written after the text ends (when no EOS comes).
+        tts_restrict_to_speech_tokens (`bool`, *optional*, defaults to `True`):
+            (`"ar"`) Decode over the speech tokens only, with EOS allowed only after the separator (our own models).
+            `False` (what converted LLaMA-Omni2 checkpoints get) does what the release does: every token of the TTS
+            vocabulary can be written, an EOS while the text is read ends that chunk's writing early (its embedding
+            stays in the context), and the units are the numbers a `\d+` regex finds in each chunk's decoded text
+            (see `tts_token_texts`).
+        tts_token_texts (`dict[str, str]`, *optional*):
+            (`"ar"`, with `tts_restrict_to_speech_tokens=False`) The decoded text of the TTS tokens that are not
+            speech tokens but matter to that regex: `""` for the tokens decoding skips (special tokens) and the text
+            of the tokens that hold digits, keyed by id (as a string). Every other non-speech token reads as a
+            separator. Written by the converter from the checkpoint's `tts_tokenizer/`; `None`: only EOS is skipped.
         tts_loss_weight (`float`, *optional*, defaults to 1.0):
             (`"ar"`) Weight of the TTS model's cross-entropy in the total loss.
     """
@@ -214,6 +235,7 @@ class LlamaOmniConfig(PreTrainedConfig):
     ctc_upsample_factor: int = 25
     unit_vocab_size: int = 1000
     ctc_loss_weight: float = 1.0
+    speech_decoder_alignment: str = "predicting"
     tie_word_embeddings: bool = False
     tts_config: dict | PreTrainedConfig | None = None
     tts_input_proj_hidden_size: int | None = None
@@ -227,12 +249,19 @@ class LlamaOmniConfig(PreTrainedConfig):
     tts_top_k: int = 0
     tts_top_p: float = 1.0
     tts_max_new_tokens: int = 1024
+    tts_restrict_to_speech_tokens: bool = True
+    tts_token_texts: dict | None = None
     tts_loss_weight: float = 1.0
 
     def __post_init__(self, **kwargs):
         if self.speech_decoder_type not in SPEECH_DECODER_TYPES:
             raise ValueError(
                 f"speech_decoder_type must be one of {SPEECH_DECODER_TYPES}, got {self.speech_decoder_type!r}"
+            )
+        if self.speech_decoder_alignment not in SPEECH_DECODER_ALIGNMENTS:
+            raise ValueError(
+                f"speech_decoder_alignment must be one of {SPEECH_DECODER_ALIGNMENTS}, got "
+                f"{self.speech_decoder_alignment!r}"
             )
         stream_params = kwargs.pop("stream_params", None)
         if stream_params is not None:
@@ -277,6 +306,14 @@ class LlamaOmniConfig(PreTrainedConfig):
             raise ValueError(f"tts_temperature must be positive, got {self.tts_temperature!r}")
         if not 0 < self.tts_top_p <= 1:
             raise ValueError(f"tts_top_p must lie in (0, 1], got {self.tts_top_p!r}")
+        if not isinstance(self.tts_restrict_to_speech_tokens, bool):
+            raise ValueError(f"tts_restrict_to_speech_tokens must be True or False, got "
+                             f"{self.tts_restrict_to_speech_tokens!r}")
+        texts = self.tts_token_texts
+        if texts is not None and not (
+            isinstance(texts, dict) and all(str(k).isdigit() and isinstance(v, str) for k, v in texts.items())
+        ):
+            raise ValueError("tts_token_texts must be None or a dict {token id: decoded text} (strings)")
 
     def _check_tts_vocabulary(self) -> None:
         vocab = self.tts_config.vocab_size

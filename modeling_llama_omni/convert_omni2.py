@@ -17,7 +17,9 @@ Whisper / adaptor fields of LLaMA-Omni, `speech_generator` = the TTS model's Qwe
 The TTS vocabulary ids (speech unit 0, `<sep>`, EOS) are read from `tts_tokenizer/` when it is there (`<0>`, `<sep>`,
 its EOS); otherwise they follow the release's layout: the speech tokens are the last `unit_vocab_size` ids, `<sep>`
 the id before them, EOS the TTS config's `eos_token_id` (151666, 151665, 151643 for the release). `stream_params` is
-parsed safely (never with `eval`). Validation, lazy header reading, sharded writing and the remote-code files are
+parsed safely (never with `eval`). The speech decoding defaults to the release's (`RELEASED_TTS_DECODING`: sampling
+with top_k 50 over the whole TTS vocabulary, units parsed from the decoded text as the release does), and the
+processor uses the checkpoint tokenizer's own chat template (`omni2_processor_kwargs`). Validation, lazy header reading, sharded writing and the remote-code files are
 those of `convert_original` (one implementation, two layouts).
 
 Usage::
@@ -34,10 +36,11 @@ import os
 import re
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 
-from transformers import PreTrainedConfig
+from transformers import GenerationConfig, PreTrainedConfig
 from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 
 from .configuration_llama_omni import LlamaOmniConfig, parse_stream_params
@@ -48,7 +51,7 @@ from .convert_original import (
     rope_parameters_from_source,
     whisper_config_from_weights,
 )
-from .convert_utils import SourceTensor, add_conversion_arguments, run_converter
+from .convert_utils import SourceTensor, add_conversion_arguments, generation_config_from_checkpoint, run_converter
 from .modeling_llama_omni import LlamaOmniForConditionalGeneration
 
 logger = logging.getLogger(__name__)
@@ -56,12 +59,43 @@ logger = logging.getLogger(__name__)
 SOURCE_MODEL_TYPE = "omni2_speech2s_qwen2"
 TTS_TOKENIZER_SUBFOLDER = "tts_tokenizer"
 SEP_TOKEN = "<sep>"
-# LLaMA-Omni2 uses the Qwen2.5 chat template as it is: its default system prompt and the bare speech as user turn.
+# LLaMA-Omni2 uses the LLM tokenizer's own chat template as it is (Qwen2.5's: its default system prompt), every
+# user turn the bare speech, every assistant turn the answer's text. Without a template in the checkpoint: ChatML.
 QWEN_SYSTEM_PROMPT = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
 PROCESSOR_KWARGS = {
     "chat_template": "chatml",
     "default_system_prompt": QWEN_SYSTEM_PROMPT,
     "default_instruction": "<speech>",
+}
+# Put before the checkpoint's template: messages whose content is a list of items ({"type": "text"/"audio"}) get it
+# flattened into a string (audio items as the speech token), which is what the released code's templates read.
+CONTENT_FLATTENING_PRELUDE = (
+    "{%- set ns_flat = namespace(messages=[]) -%}"
+    "{%- for message in messages -%}"
+    "{%- if message['content'] is string or message['content'] is none -%}"
+    "{%- set ns_flat.messages = ns_flat.messages + [message] -%}"
+    "{%- else -%}"
+    "{%- set ns_text = namespace(text='') -%}"
+    "{%- for item in message['content'] -%}"
+    "{%- if item['type'] == 'text' -%}{%- set ns_text.text = ns_text.text + item['text'] -%}"
+    "{%- elif item['type'] == 'audio' -%}"
+    "{%- set ns_text.text = ns_text.text + (speech_token if speech_token is defined else '<speech>') -%}"
+    "{%- endif -%}"
+    "{%- endfor -%}"
+    "{%- set ns_flat.messages = ns_flat.messages + [{'role': message['role'], 'content': ns_text.text}] -%}"
+    "{%- endif -%}"
+    "{%- endfor -%}"
+    "{%- set messages = ns_flat.messages %}"
+)
+# The release's speech generator samples with `generate(do_sample=True, temperature=1.0, top_p=1.0)` under
+# transformers 4.43, whose default top_k is 50, over the whole TTS vocabulary, up to 1024 tokens after the text.
+RELEASED_TTS_DECODING = {
+    "tts_do_sample": True,
+    "tts_temperature": 1.0,
+    "tts_top_k": 50,
+    "tts_top_p": 1.0,
+    "tts_max_new_tokens": 1024,
+    "tts_restrict_to_speech_tokens": False,
 }
 
 # Config fields that describe training or loading of the original code, not the model: never copied.
@@ -152,10 +186,60 @@ def text_config_from_omni2_source(source: dict) -> PreTrainedConfig:
     return config_from_source(source, "qwen2")
 
 
-def tts_token_ids(checkpoint_dir: str, tts_config: PreTrainedConfig, unit_vocab_size: int) -> dict[str, int]:
+def checkpoint_chat_template(checkpoint_dir: str) -> str | None:
+    """The chat template of the checkpoint's LLM tokenizer (`chat_template.jinja`, or `tokenizer_config.json`'s
+    `chat_template`: a string, or the one named "default" in a list), or `None` when it has none."""
+    import json
+
+    path = os.path.join(checkpoint_dir, "chat_template.jinja")
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    path = os.path.join(checkpoint_dir, "tokenizer_config.json")
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        template = json.load(f).get("chat_template")
+    if isinstance(template, list):
+        named = {item.get("name"): item.get("template") for item in template if isinstance(item, dict)}
+        template = named.get("default")
+    return template if isinstance(template, str) and template else None
+
+
+def omni2_processor_kwargs(checkpoint_dir: str) -> dict:
+    """`LlamaOmniProcessor` arguments: the checkpoint tokenizer's own chat template (with content lists flattened,
+    see `CONTENT_FLATTENING_PRELUDE`) when it has one, as the released demo and inference apply it; else ChatML with
+    Qwen's default system prompt. The default prompt's user turn is the bare speech."""
+    template = checkpoint_chat_template(checkpoint_dir)
+    if template is None:
+        logger.info("No chat template in %s: the processor uses ChatML with Qwen's default system prompt.",
+                    checkpoint_dir)
+        return dict(PROCESSOR_KWARGS)
+    return {**PROCESSOR_KWARGS, "chat_template": CONTENT_FLATTENING_PRELUDE + template}
+
+
+def tts_token_texts(tokenizer, speech_token_offset: int, unit_vocab_size: int) -> dict[str, str]:
+    """
+    What the release's unit parsing (decode with `skip_special_tokens=True`, then the regex `\\d+`) sees of each TTS
+    token that is not a speech token: `""` for the tokens decoding skips, the decoded text of those that hold a digit
+    (the others only separate numbers). Keyed by id as a string (`LlamaOmniConfig.tts_token_texts`).
+    """
+    digit = re.compile(r"\d")
+    texts = {}
+    for token_id in range(len(tokenizer)):
+        if speech_token_offset <= token_id < speech_token_offset + unit_vocab_size:
+            continue
+        text = tokenizer.decode([token_id], skip_special_tokens=True)
+        if text == "" or digit.search(text):
+            texts[str(token_id)] = text
+    return texts
+
+
+def tts_token_ids(checkpoint_dir: str, tts_config: PreTrainedConfig, unit_vocab_size: int) -> dict:
     """
     `tts_speech_token_offset`, `tts_sep_token_id` and `tts_eos_token_id`: from `tts_tokenizer/` when the checkpoint
-    has one, else the release's layout (speech tokens last, `<sep>` before them, EOS from the TTS config).
+    has one (with `tts_token_texts`), else the release's layout (speech tokens last, `<sep>` before them, EOS from
+    the TTS config).
 
     Raises:
         ValueError: a TTS tokenizer whose speech tokens `<0>`...`<K-1>` are not consecutive ids, or that lacks
@@ -178,7 +262,12 @@ def tts_token_ids(checkpoint_dir: str, tts_config: PreTrainedConfig, unit_vocab_
         if any(vocab.get(f"<{u}>") != offset + u for u in range(unit_vocab_size)):
             raise ValueError(f"The speech tokens <0>...<{unit_vocab_size - 1}> of {folder} are not consecutive ids")
         eos = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else eos
-        return {"tts_speech_token_offset": offset, "tts_sep_token_id": vocab[SEP_TOKEN], "tts_eos_token_id": int(eos)}
+        return {
+            "tts_speech_token_offset": offset,
+            "tts_sep_token_id": vocab[SEP_TOKEN],
+            "tts_eos_token_id": int(eos),
+            "tts_token_texts": tts_token_texts(tokenizer, offset, unit_vocab_size),
+        }
     offset = tts_config.vocab_size - unit_vocab_size
     logger.info(
         "No %s/ in %s: assuming the release's TTS vocabulary layout (speech tokens from %d, <sep> = %d, EOS = %s).",
@@ -232,13 +321,38 @@ def build_omni2_config(
         read_size=read_size,
         write_size=write_size,
         **tts_token_ids(checkpoint_dir, tts_config, unit_vocab_size),
+        **RELEASED_TTS_DECODING,
     )
     config.architectures = [LlamaOmniForConditionalGeneration.__name__]
     return config
 
 
+# The text decoding `run_llama_omni2.py` passes to generate() by default (greedy; `top_p` / `top_k` passed as None).
+RELEASED_TEXT_DECODING = {"do_sample": False, "temperature": None, "top_p": None, "top_k": None, "num_beams": 1,
+                          "max_new_tokens": 256}
+
+
+def released_omni2_defaults(checkpoint_dir: str, source: dict, tokenizer: Any) -> tuple[GenerationConfig, dict]:
+    """
+    The released inference's text decoding: `run_llama_omni2.py` passes `do_sample`, `temperature`, `top_p`,
+    `top_k`, `num_beams`, `max_new_tokens` and `pad_token_id` to generate() (greedy, 256 tokens by default), and
+    generate() takes every other field from the checkpoint's `generation_config.json` (Qwen2.5-Instruct's
+    `repetition_penalty` 1.05 among them): so the checkpoint's config with those fields set.
+
+    Returns:
+        `(generation config, extra processor kwargs)` (none: the chat template is handled by the layout).
+    """
+    generation_config = generation_config_from_checkpoint(checkpoint_dir, source)
+    for name, value in RELEASED_TEXT_DECODING.items():
+        setattr(generation_config, name, value)
+    if tokenizer is not None and tokenizer.pad_token_id is not None:
+        generation_config.pad_token_id = tokenizer.pad_token_id
+    return generation_config, {}
+
+
 def omni2_layout(checkpoint_dir: str) -> CheckpointLayout:
-    """The LLaMA-Omni2 checkpoint layout for `convert_original.convert_checkpoint`."""
+    """The LLaMA-Omni2 checkpoint layout for `convert_original.convert_checkpoint`, with the released inference's
+    text decoding (`released_omni2_defaults`)."""
     return CheckpointLayout(
         load_source_config=load_omni2_source_config,
         text_config=text_config_from_omni2_source,
@@ -246,7 +360,8 @@ def omni2_layout(checkpoint_dir: str) -> CheckpointLayout:
             source, tensors, speech_token_id, checkpoint_dir=checkpoint_dir
         ),
         key_mapper=map_omni2_key,
-        processor_kwargs=dict(PROCESSOR_KWARGS),
+        processor_kwargs=omni2_processor_kwargs(checkpoint_dir),
+        released_defaults=released_omni2_defaults,
     )
 
 

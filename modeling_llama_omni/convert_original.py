@@ -13,9 +13,16 @@ The source folder holds the original (transformers 4.43, LLaVA-style) `config.js
 3. writes the config, a generation config, the tokenizer with a `<speech>` token added, the processor (when the
    `processing` package is importable) and, by default, the remote-code files.
 
+The output defaults to the released inference's behaviour (prompt ids, greedy decoding, pad token; see
+`convert_released`). A release without encoder weights takes the Whisper encoder from an openai-whisper `.pt` or a
+transformers Whisper folder (`--speech-encoder`), and a release trained on a base model is assembled from it
+(`--model-base`: `speech_projector.bin`, or a LoRA adapter with `non_lora_trainables.bin`, merged).
+
 Usage::
 
     python -m modeling_llama_omni.convert_original --checkpoint Llama-3.1-8B-Omni --output llama-omni-hf
+    python -m modeling_llama_omni.convert_original --checkpoint my-lora-release --model-base Llama-3.1-8B-Instruct \
+        --speech-encoder large-v3.pt --output my-omni-hf
 """
 
 from __future__ import annotations
@@ -26,45 +33,30 @@ import json
 import logging
 import os
 import re
-import shutil
 import sys
-import tempfile
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 import torch
-
-from transformers import LlamaConfig, PreTrainedConfig
+from transformers import GenerationConfig, LlamaConfig
 
 from .configuration_llama_omni import LlamaOmniConfig
-from .convert_utils import (
-    add_conversion_arguments,
-    check_output_dir,
-    ConversionPlan,
-    format_list,
-    generation_config_from_checkpoint,
-    has_tokenizer,
-    human,
-    load_tokenizer_with_speech_token,
-    move_into,
-    parse_size,
-    read_source_headers,
-    resolve_dtype,
-    run_converter,
-    save_processor,
-    SourceTensor,
-    target_dtype,
-    write_weights,
+from .convert_layout import CheckpointLayout, convert_checkpoint, plan_conversion  # noqa: F401 - re-exported
+from .convert_released import (
+    RELEASED_DECODING,
+    read_release_on_base,
+    read_speech_encoder,
+    released_chat_template,
+    released_generation_config,
+    set_released_pad_token,
+    with_speech_encoder,
 )
-from .modeling_llama_omni import LlamaOmniForConditionalGeneration, write_remote_code
+from .convert_utils import SourceTensor, add_conversion_arguments, read_source_headers, run_converter
+from .modeling_llama_omni import LlamaOmniForConditionalGeneration
 
 logger = logging.getLogger(__name__)
 
 SOURCE_MODEL_TYPE = "omni_speech2s_llama"
 SPEECH_TOKEN = "<speech>"
-# Files of an earlier conversion that would shadow or contradict the new weights when overwriting an output folder.
-# Source keys that may appear in old checkpoints and carry nothing (recomputed from the config).
-_IGNORED_SOURCE_KEYS = re.compile(r".*\.rotary_emb\.inv_freq")
 # LlamaConfig fields taken over from the source config (the rest are LLaVA/LLaMA-Omni training options).
 _LLAMA_FIELDS = (
     "vocab_size",
@@ -201,7 +193,8 @@ def whisper_config_from_weights(tensors: dict[str, SourceTensor], source: dict) 
     if absent:
         raise ValueError(
             f"The checkpoint has no Whisper speech encoder in openai-whisper naming (missing {absent}); LLaMA-Omni "
-            "checkpoints keep it under 'model.speech_encoder.'."
+            "checkpoints keep it under 'model.speech_encoder.'. The released loader reads it from large-v3.pt: pass "
+            "that file (or a transformers Whisper folder) as speech_encoder= (--speech-encoder)."
         )
     d_model, num_mel_bins, _ = tensors[prefix + "conv1.weight"].shape
     max_source_positions = tensors[prefix + "positional_embedding"].shape[0]
@@ -346,74 +339,12 @@ def build_config(
         ctc_upsample_factor=int(source.get("ctc_upsample_factor", 25)),
         unit_vocab_size=int(source.get("unit_vocab_size", 1000)),
         ctc_loss_weight=float(source.get("ctc_loss_weight", 1.0)),
+        # the released training (speech_generator.py, forward with tgt_units) feeds the decoder the states AT the
+        # response tokens; inference always reads the states that predicted them
+        speech_decoder_alignment="at_token",
     )
     config.architectures = [LlamaOmniForConditionalGeneration.__name__]
     return config
-
-
-# ----------------------------------------------------------------------------------------------------------------------
-# Validation
-# ----------------------------------------------------------------------------------------------------------------------
-
-
-def plan_conversion(
-    config: LlamaOmniConfig,
-    tensors: dict[str, SourceTensor],
-    key_mapper: Callable[[str], str | None] = map_key,
-) -> ConversionPlan:
-    """
-    Maps every source key (with `key_mapper`, by default this checkpoint layout's `map_key`) and checks the mapped
-    keys and shapes against the target model built on the meta device.
-
-    Raises:
-        ValueError: listing every unmapped source key, every target key the source lacks, and every shape mismatch.
-    """
-    with torch.device("meta"):
-        model = LlamaOmniForConditionalGeneration(config)
-    expected = {name: tuple(t.shape) for name, t in model.state_dict().items()}
-    tied = set(getattr(model, "all_tied_weights_keys", None) or {})
-
-    mapping: dict[str, SourceTensor] = {}
-    skipped, unmapped, unexpected, mismatched = [], [], [], []
-    for key, info in tensors.items():
-        if _IGNORED_SOURCE_KEYS.fullmatch(key):
-            skipped.append(key)
-            continue
-        target = key_mapper(key)
-        if target is None:
-            unmapped.append(key)
-        elif target not in expected:
-            unexpected.append(f"{key} -> {target}")
-        elif info.shape != expected[target]:
-            mismatched.append(f"{key} -> {target}: checkpoint {list(info.shape)}, model {list(expected[target])}")
-        elif target in mapping:
-            unexpected.append(f"{key} -> {target} (a second source for the same parameter)")
-        else:
-            mapping[target] = info
-    missing = [name for name in expected if name not in mapping and name not in tied]
-
-    problems = []
-    if unmapped:
-        problems.append(f"Checkpoint keys that match no conversion rule: {format_list(unmapped)}")
-    if unexpected:
-        problems.append(f"Checkpoint keys whose converted name the model does not have: {format_list(unexpected)}")
-    if missing:
-        problems.append(f"Model parameters the checkpoint does not provide: {format_list(missing)}")
-    if mismatched:
-        problems.append(f"Shape mismatches: {format_list(mismatched)}")
-    if problems:
-        raise ValueError("Cannot convert the checkpoint; nothing was written.\n" + "\n".join(problems))
-
-    for name in tied:
-        if name in mapping:
-            # The model ties this parameter to another one: save_pretrained would drop it too.
-            skipped.append(mapping.pop(name).key)
-    return ConversionPlan(mapping=mapping, skipped=skipped)
-
-
-# ----------------------------------------------------------------------------------------------------------------------
-# Writing
-# ----------------------------------------------------------------------------------------------------------------------
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -421,117 +352,33 @@ def plan_conversion(
 # ----------------------------------------------------------------------------------------------------------------------
 
 
-@dataclass
-class CheckpointLayout:
+def original_layout(generation_config_dir: str | None = None, **decoding) -> CheckpointLayout:
     """
-    What differs between the released checkpoint layouts: how to read and check the source config, which LLM config
-    the tokenizer belongs to, how to build our config from the source config and the weight shapes, how to map the
-    keys, and how to set up the processor. `convert_checkpoint` does the rest the same way for all of them.
-
-    Attributes:
-        load_source_config: `checkpoint_dir -> source config dict` (raises for a checkpoint of another layout).
-        text_config: `source -> the LLM's config` (handed to `AutoTokenizer`).
-        build_config: `(source, tensors, speech_token_id or None) -> LlamaOmniConfig`.
-        key_mapper: `source key -> our parameter name`, or `None` for a key that matches no rule.
-        processor_kwargs: extra `LlamaOmniProcessor` arguments (chat template, default prompts).
+    The LLaMA-Omni layout, with the released inference's defaults: greedy decoding as `infer.py` runs it
+    (`decoding` overrides its `temperature`, `top_p`, `num_beams`, `max_new_tokens`; see
+    `released_generation_config`), its pad token (`<|finetune_right_pad_id|>`) and its prompt ids (two BOS with the
+    Llama-3.1 tokenizer). `generation_config_dir`: where the checkpoint's special token ids are read (by default the
+    checkpoint folder).
     """
 
-    load_source_config: Callable[[str], dict]
-    text_config: Callable[[dict], PreTrainedConfig]
-    build_config: Callable[[dict, dict, int | None], LlamaOmniConfig]
-    key_mapper: Callable[[str], str | None]
-    processor_kwargs: dict
+    def released_defaults(checkpoint_dir: str, source: dict, tokenizer) -> tuple[GenerationConfig, dict]:
+        pad_token_id = set_released_pad_token(tokenizer) if tokenizer is not None else None
+        folder = generation_config_dir or checkpoint_dir
+        generation_config = released_generation_config(folder, source, pad_token_id, **decoding)
+        extra = {"chat_template": released_chat_template(tokenizer)} if tokenizer is not None else {}
+        return generation_config, extra
 
-
-ORIGINAL_LAYOUT = CheckpointLayout(
-    load_source_config=load_source_config,
-    text_config=text_config_from_source,
-    build_config=build_config,
-    key_mapper=map_key,
-    processor_kwargs={},
-)
-
-
-def convert_checkpoint(
-    layout: CheckpointLayout,
-    checkpoint_dir: str | os.PathLike,
-    output_dir: str | os.PathLike,
-    dtype: str | torch.dtype | None = None,
-    remote_code: bool = True,
-    shard_size: int | str = "5GB",
-    overwrite: bool = False,
-) -> LlamaOmniConfig:
-    """
-    Converts a released checkpoint folder of the given `layout` into a `LlamaOmniForConditionalGeneration` folder
-    (see `convert_original_checkpoint` for the arguments): reads the safetensors headers, maps and checks every key
-    and shape, then streams the tensors into shards and writes the config, generation config, tokenizer (with
-    `<speech>`), processor and remote code, into a temporary folder moved into place at the end.
-
-    Raises:
-        FileNotFoundError, FileExistsError, ValueError: as `convert_original_checkpoint`. Nothing is written then.
-    """
-    checkpoint_dir, output_dir = os.fspath(checkpoint_dir), os.fspath(output_dir)
-    torch_dtype = resolve_dtype(dtype)
-    max_shard_size = parse_size(shard_size)
-    source = layout.load_source_config(checkpoint_dir)
-    check_output_dir(checkpoint_dir, output_dir, overwrite)
-    tensors = read_source_headers(checkpoint_dir)
-
-    tokenizer, speech_token_id = None, None
-    if has_tokenizer(checkpoint_dir):
-        tokenizer, speech_token_id = load_tokenizer_with_speech_token(checkpoint_dir, layout.text_config(source))
-    config = layout.build_config(source, tensors, speech_token_id)
-    if speech_token_id is not None and speech_token_id < config.text_config.vocab_size:
-        logger.warning(
-            "The %s token has id %d, inside the LLM's vocabulary (%d): the model can then generate it.",
-            SPEECH_TOKEN,
-            speech_token_id,
-            config.text_config.vocab_size,
-        )
-    plan = plan_conversion(config, tensors, key_mapper=layout.key_mapper)
-    if torch_dtype is not None:
-        config.dtype = torch_dtype
-    else:
-        first = plan.mapping.get("model.language_model.embed_tokens.weight") or next(iter(plan.mapping.values()))
-        config.dtype = target_dtype(first, None)
-    if plan.skipped:
-        logger.info("Dropped %d source key(s) the model recomputes or ties: %s", len(plan.skipped), plan.skipped)
-
-    # Everything is validated: write into a temporary sibling folder, then move it into place.
-    parent = os.path.dirname(os.path.abspath(output_dir))
-    os.makedirs(parent, exist_ok=True)
-    temp_dir = tempfile.mkdtemp(prefix=f".{os.path.basename(os.path.abspath(output_dir))}.tmp-", dir=parent)
-    try:
-        num_tensors, num_params, num_bytes = write_weights(plan, temp_dir, torch_dtype, max_shard_size)
-        config.save_pretrained(temp_dir)
-        generation_config_from_checkpoint(checkpoint_dir, source).save_pretrained(temp_dir)
-        if tokenizer is not None:
-            tokenizer.save_pretrained(temp_dir)
-            try:
-                if save_processor(config, tokenizer, temp_dir, **layout.processor_kwargs):
-                    logger.info("Saved a LlamaOmniProcessor (pad_to_30s=True).")
-            except Exception as error:  # noqa: BLE001 - the weights are the point; a processor can be added later
-                logger.warning("Could not save a LlamaOmniProcessor (%s): the tokenizer alone was saved.", error)
-        else:
-            logger.warning(
-                "No tokenizer in %s: the output has none (speech_token_id=%d).", checkpoint_dir, config.speech_token_id
-            )
-        if remote_code:
-            write_remote_code(temp_dir)
-        move_into(temp_dir, output_dir)
-    except BaseException:
-        shutil.rmtree(temp_dir, ignore_errors=True)
-        raise
-    logger.info(
-        "Converted %s -> %s: %d tensors, %s parameters, %s of weights (%s).",
-        checkpoint_dir,
-        output_dir,
-        num_tensors,
-        human(num_params, ""),
-        human(num_bytes, "B"),
-        str(config.dtype).replace("torch.", ""),
+    return CheckpointLayout(
+        load_source_config=load_source_config,
+        text_config=text_config_from_source,
+        build_config=build_config,
+        key_mapper=map_key,
+        processor_kwargs={},
+        released_defaults=released_defaults,
     )
-    return config
+
+
+ORIGINAL_LAYOUT = original_layout()
 
 
 def convert_original_checkpoint(
@@ -541,9 +388,19 @@ def convert_original_checkpoint(
     remote_code: bool = True,
     shard_size: int | str = "5GB",
     overwrite: bool = False,
+    speech_encoder: str | os.PathLike | None = None,
+    model_base: str | os.PathLike | None = None,
+    temperature: float = RELEASED_DECODING["temperature"],
+    top_p: float | None = RELEASED_DECODING["top_p"],
+    num_beams: int = RELEASED_DECODING["num_beams"],
+    max_new_tokens: int = RELEASED_DECODING["max_new_tokens"],
 ) -> LlamaOmniConfig:
     """
     Converts an original LLaMA-Omni checkpoint folder into a `LlamaOmniForConditionalGeneration` folder.
+
+    The output defaults to the released inference (`omni_speech/infer/infer.py`): greedy decoding with at most 256
+    new tokens, `pad_token_id` 128004 (`<|finetune_right_pad_id|>`, also set as the tokenizer's pad token), and a
+    processor whose prompts tokenise to the released ids (with the Llama-3.1 tokenizer `<|begin_of_text|>` twice).
 
     Args:
         checkpoint_dir: folder with the original config.json, safetensors weights and (optionally) tokenizer.
@@ -554,6 +411,15 @@ def convert_original_checkpoint(
             `trust_remote_code=True` where this package is not installed.
         shard_size: largest output shard, e.g. `"5GB"`.
         overwrite: allow a non-empty `output_dir`; the files of an earlier conversion there are replaced.
+        speech_encoder: the Whisper encoder, as the released loader builds it from `config.speech_encoder`: an
+            openai-whisper `.pt` (e.g. `large-v3.pt`) or a transformers Whisper folder. It replaces any encoder
+            weights in the checkpoint; needed when the checkpoint has none.
+        model_base: the base model of a release trained on one (the released `--model-base`): its safetensors
+            and tokenizer are read, and the release folder provides the config plus `speech_projector.bin`, or a
+            LoRA adapter (`adapter_config.json`, adapter weights) and `non_lora_trainables.bin`, merged in.
+        temperature, top_p, num_beams, max_new_tokens: the decoding written to `generation_config.json`, as the
+            released `infer.py` arguments (sampling when `temperature > 0`, then with transformers 4.43's
+            `top_k=50`).
 
     Returns:
         The `LlamaOmniConfig` that was written.
@@ -562,16 +428,30 @@ def convert_original_checkpoint(
         FileNotFoundError: the checkpoint folder or its config.json does not exist.
         FileExistsError: `output_dir` is not empty and `overwrite` is False.
         ValueError: the checkpoint is not convertible (wrong model_type, no safetensors, unparsable
-            ctc_decoder_config, unknown or missing keys, shape mismatches...). Nothing is written then.
+            ctc_decoder_config, unknown or missing keys, shape mismatches, a wrong speech encoder or LoRA file...).
+            Nothing is written then.
     """
+    checkpoint_dir = os.fspath(checkpoint_dir)
+    tensors = None
+    if model_base is not None or speech_encoder is not None:
+        load_source_config(checkpoint_dir)  # the release folder's own errors first
+    if model_base is not None:
+        model_base = os.fspath(model_base)
+        tensors = read_release_on_base(checkpoint_dir, model_base)
+    if speech_encoder is not None:
+        encoder = read_speech_encoder(speech_encoder)
+        tensors = with_speech_encoder(read_source_headers(checkpoint_dir) if tensors is None else tensors, encoder)
+    decoding = dict(temperature=temperature, top_p=top_p, num_beams=num_beams, max_new_tokens=max_new_tokens)
     return convert_checkpoint(
-        ORIGINAL_LAYOUT,
+        original_layout(generation_config_dir=model_base, **decoding),
         checkpoint_dir,
         output_dir,
         dtype=dtype,
         remote_code=remote_code,
         shard_size=shard_size,
         overwrite=overwrite,
+        tensors=tensors,
+        tokenizer_dir=model_base,
     )
 
 
@@ -584,8 +464,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--checkpoint", required=True, help="folder of the original checkpoint")
     parser.add_argument("--output", required=True, help="folder to write (must not exist or be empty)")
+    parser.add_argument(
+        "--speech-encoder",
+        help="Whisper encoder to use (the released loader's config.speech_encoder): an openai-whisper .pt such as "
+        "large-v3.pt, or a transformers Whisper folder; needed when the checkpoint holds no encoder weights",
+    )
+    parser.add_argument(
+        "--model-base",
+        help="base model folder of a release trained on one (speech_projector.bin, or a LoRA adapter with "
+        "non_lora_trainables.bin, in --checkpoint)",
+    )
+    defaults = RELEASED_DECODING
+    parser.add_argument("--temperature", type=float, default=defaults["temperature"], help="0 = greedy (default)")
+    parser.add_argument("--top-p", type=float, default=defaults["top_p"], help="nucleus sampling (default: off)")
+    parser.add_argument("--num-beams", type=int, default=defaults["num_beams"], help="default: 1")
+    parser.add_argument("--max-new-tokens", type=int, default=defaults["max_new_tokens"], help="default: 256")
     add_conversion_arguments(parser)
-    return run_converter(convert_original_checkpoint, parser.parse_args(argv))
+    args = parser.parse_args(argv)
+    extra = {name: getattr(args, name) for name in ("speech_encoder", "model_base", "temperature", "top_p")}
+    extra.update(num_beams=args.num_beams, max_new_tokens=args.max_new_tokens)
+    return run_converter(convert_original_checkpoint, args, **extra)
 
 
 if __name__ == "__main__":

@@ -58,6 +58,9 @@ class SourceTensor:
     file: str
     shape: tuple[int, ...]
     dtype: str  # safetensors dtype name, e.g. "F16"
+    # Produces the tensor when it is not read from `file` as a safetensors entry (a tensor read from a PyTorch
+    # file, or computed, e.g. a LoRA merge); `None`: read `key` from the safetensors file `file`.
+    loader: Callable[[], torch.Tensor] | None = None
 
 
 SAFETENSORS_DTYPES = {
@@ -73,6 +76,26 @@ SAFETENSORS_DTYPES = {
     "BOOL": torch.bool,
 }
 
+
+
+def tensor_source(key: str, file: str, tensor: torch.Tensor | Callable[[], torch.Tensor],
+                  shape: tuple[int, ...] | None = None, dtype: torch.dtype | None = None) -> SourceTensor:
+    """
+    A `SourceTensor` that is not a safetensors entry: a tensor in memory, or a function producing it (then its
+    `shape` and `dtype` must be given). `file` names where it comes from (in messages and for the shard order).
+    """
+    if isinstance(tensor, torch.Tensor):
+        value = tensor
+        shape, dtype = tuple(value.shape), value.dtype
+        loader: Callable[[], torch.Tensor] = lambda: value  # noqa: E731
+    else:
+        if shape is None or dtype is None:
+            raise ValueError(f"{key}: a tensor given as a function needs its shape and dtype")
+        loader = tensor
+    names = {torch_dtype: name for name, torch_dtype in SAFETENSORS_DTYPES.items()}
+    if dtype not in names:
+        raise ValueError(f"{key} in {file} has dtype {dtype}, which safetensors cannot store")
+    return SourceTensor(key=key, file=file, shape=tuple(shape), dtype=names[dtype], loader=loader)
 
 
 def list_weight_files(checkpoint_dir: str) -> list[str]:
@@ -236,9 +259,12 @@ def write_weights(
             tensors = {}
             for name in names:
                 info = plan.mapping[name]
-                if info.file not in handles:
-                    handles[info.file] = safe_open(info.file, framework="pt").__enter__()
-                tensor = handles[info.file].get_tensor(info.key)
+                if info.loader is not None:
+                    tensor = info.loader()
+                else:
+                    if info.file not in handles:
+                        handles[info.file] = safe_open(info.file, framework="pt").__enter__()
+                    tensor = handles[info.file].get_tensor(info.key)
                 target = target_dtype(info, dtype)
                 if tensor.dtype != target:
                     tensor = tensor.to(target)
@@ -377,9 +403,9 @@ def generation_config_from_checkpoint(checkpoint_dir: str, source: dict) -> Gene
     return generation_config
 
 
-def run_converter(convert: Callable[..., LlamaOmniConfig], args: argparse.Namespace) -> int:
-    """Runs `convert(checkpoint, output, ...)` with the parsed shared options; returns the exit status (1 on a
-    conversion error, printed to stderr)."""
+def run_converter(convert: Callable[..., LlamaOmniConfig], args: argparse.Namespace, **extra) -> int:
+    """Runs `convert(checkpoint, output, ..., **extra)` with the parsed shared options; returns the exit status (1 on
+    a conversion error, printed to stderr)."""
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
     logger.setLevel(logging.INFO)
@@ -391,6 +417,7 @@ def run_converter(convert: Callable[..., LlamaOmniConfig], args: argparse.Namesp
             remote_code=args.remote_code,
             shard_size=args.shard_size,
             overwrite=args.overwrite,
+            **extra,
         )
     except (ValueError, FileNotFoundError, FileExistsError) as error:
         print(f"error: {error}", file=sys.stderr)

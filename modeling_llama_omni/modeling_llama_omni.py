@@ -678,7 +678,9 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
 
     `generate()` is transformers' own and produces the text response. The speech decoder reads, for each text
     token y_i, the LLM hidden state that predicted it: h(last prompt token), h(y_1), ..., h(y_{n-1}) (the
-    autoregressive decoder also reads the tokens y_i themselves).
+    autoregressive decoder also reads the tokens y_i themselves). In training the speech loss reads those states, or
+    the states at the tokens, h(y_1), ..., h(y_n), as the released LLaMA-Omni training code did: see
+    `LlamaOmniConfig.speech_decoder_alignment`.
     """
 
     _tied_weights_keys = {"lm_head.weight": "model.language_model.embed_tokens.weight"}
@@ -908,24 +910,45 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
     # -- speech decoder ------------------------------------------------------------------------------------------------
 
     @staticmethod
+    def response_positions(labels: torch.LongTensor, alignment: str = "predicting") -> torch.BoolTensor:
+        """
+        Which positions' hidden states the speech decoder reads in training, `(batch, seq_len)` bool.
+
+        `alignment="predicting"`: the states that predicted the response tokens (positions p with
+        `labels[p + 1] != -100`), what inference feeds the decoder; `"at_token"`: the states at the response tokens
+        (positions p with `labels[p] != -100`), one later, what the released LLaMA-Omni training code used. See
+        `LlamaOmniConfig.speech_decoder_alignment`.
+        """
+        if alignment == "predicting":
+            positions = torch.zeros_like(labels, dtype=torch.bool)
+            positions[:, :-1] = labels[:, 1:] != IGNORE_INDEX
+            return positions
+        if alignment == "at_token":
+            return labels != IGNORE_INDEX
+        raise ValueError(f"alignment must be 'predicting' or 'at_token', got {alignment!r}")
+
+    @classmethod
     def response_states(
-        last_hidden_state: torch.FloatTensor, labels: torch.LongTensor
+        cls, last_hidden_state: torch.FloatTensor, labels: torch.LongTensor, alignment: str = "predicting"
     ) -> tuple[torch.FloatTensor, torch.LongTensor]:
         """
-        For each sample, the hidden states that predicted its response tokens (positions p with
-        `labels[p + 1] != -100`), right-padded: `(batch, max_response_len, H)` and their lengths.
+        For each sample, the hidden states the speech decoder reads for its response tokens (see
+        `response_positions` for `alignment`), right-padded: `(batch, max_response_len, H)` and their lengths.
         """
-        predicting = labels[:, 1:] != IGNORE_INDEX
-        states = [last_hidden_state[i, :-1][predicting[i]] for i in range(labels.shape[0])]
+        positions = cls.response_positions(labels, alignment)
+        states = [last_hidden_state[i][positions[i]] for i in range(labels.shape[0])]
         lengths = torch.tensor([s.shape[0] for s in states], device=last_hidden_state.device)
         padded = nn.utils.rnn.pad_sequence(states, batch_first=True)
         return padded, lengths
 
     @staticmethod
-    def response_tokens(labels: torch.LongTensor) -> torch.LongTensor:
-        """For each sample, its response tokens (the labels that are not -100), right-padded with 0: the tokens
-        predicted by the states of `response_states`, in the same order."""
-        targets = labels[:, 1:]
+    def response_tokens(labels: torch.LongTensor, alignment: str = "predicting") -> torch.LongTensor:
+        """For each sample, its response tokens (the labels that are not -100; with `"predicting"` the first
+        position is skipped, as it has no predicting state), right-padded with 0: the tokens paired with the states
+        of `response_states` under the same `alignment`, in the same order."""
+        if alignment not in ("predicting", "at_token"):
+            raise ValueError(f"alignment must be 'predicting' or 'at_token', got {alignment!r}")
+        targets = labels[:, 1:] if alignment == "predicting" else labels
         tokens = [targets[i][targets[i] != IGNORE_INDEX] for i in range(labels.shape[0])]
         return nn.utils.rnn.pad_sequence(tokens, batch_first=True, padding_value=0)
 
@@ -1088,15 +1111,17 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
                 Text labels (`-100` outside the response), not shifted: the loss predicts `labels[:, 1:]`.
             unit_labels (`torch.LongTensor` of shape `(batch_size, max_units)`, *optional*):
                 Speech units of each sample's spoken response, padded with `-100`. Needs `labels` (they say which
-                positions are the response). The speech decoder reads the hidden states that predicted the response
-                tokens, the same states it reads when streaming.
+                positions are the response). The speech decoder reads, per `config.speech_decoder_alignment`, the
+                hidden states that predicted the response tokens (`"predicting"`, the same states it reads when
+                streaming) or those at the response tokens (`"at_token"`, the released LLaMA-Omni training).
             logits_to_keep (`int` or `torch.Tensor`, *optional*):
                 Compute text logits only for the last `logits_to_keep` positions (0 = all).
             speech_state_callback (`Callable`, *optional*):
                 Called with the last position's hidden state, `(batch_size, hidden_size)`: during generation, the
                 state that predicts the next token. `generate()` sets it for an `AudioStreamer` or `return_audio`.
             response_hidden_states (`torch.FloatTensor` of shape `(batch_size, max_response_len, hidden_size)`,
-                *optional*): precomputed hidden states that predicted each response token (right-padded), with
+                *optional*): precomputed response states (`response_states` with the config's alignment,
+                right-padded), with
                 `response_lengths` and `unit_labels`: only the speech decoder runs and only the speech loss is
                 returned (stage-2 training from cached LLM states; everything before the decoder is frozen then).
             response_lengths (`torch.LongTensor` of shape `(batch_size,)`, *optional*): valid states per sample.
@@ -1143,10 +1168,11 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
         if labels is not None:
             text_loss = self.loss_function(logits=logits, labels=labels, vocab_size=self.config.text_config.vocab_size)
         if unit_labels is not None:
-            states, lengths = self.response_states(hidden_states, labels)
+            alignment = self.config.speech_decoder_alignment
+            states, lengths = self.response_states(hidden_states, labels, alignment)
             if bool(((unit_labels >= 0).any(-1) & (lengths == 0)).any()):
                 raise ValueError("A sample has unit_labels but no response tokens in labels")
-            tokens = self.response_tokens(labels) if self.config.speech_decoder_type == "ar" else None
+            tokens = self.response_tokens(labels, alignment) if self.config.speech_decoder_type == "ar" else None
             weighted, speech_loss, speech_logits = self._speech_loss(states, lengths, unit_labels, tokens)
             if self.config.speech_decoder_type == "ctc":
                 ctc_loss, ctc_logits, speech_logits = speech_loss, speech_logits, None

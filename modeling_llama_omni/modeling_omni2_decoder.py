@@ -6,8 +6,10 @@
     gate g_i = sigmoid(Linear([p_i ; e_i]))          fused state f_i = g_i * p_i + (1 - g_i) * e_i
     TTS causal LM over   f_1 f_2 f_3  s_1 ... s_W  f_4 f_5 f_6  s_W+1 ... s_2W  ...  f_n <sep>  s_... <eos>
 
-Read-R-Write-W: after every R text tokens (read) the TTS language model writes W speech tokens; after the last text
-token it reads the separator and writes until its EOS. The TTS model's KV cache is kept across chunks, so each chunk
+Read-R-Write-W, on the released schedule: after every R text tokens (read) the TTS language model writes W speech
+tokens, except that the last 1..R text tokens are read together with the separator, after which it writes until its
+EOS. Converted checkpoints also decode as the release does (`tts_restrict_to_speech_tokens=False`: the whole TTS
+vocabulary, EOS possible mid-chunk, units parsed from the decoded text by `ReleasedUnitParser`). The TTS model's KV cache is kept across chunks, so each chunk
 costs the same whatever its position (the original re-prefills the whole TTS history at every chunk). Teacher-forced
 training builds exactly the sequence that streaming produces (`read_write_layout`), so training and inference agree.
 
@@ -21,6 +23,7 @@ into a model folder for `trust_remote_code=True` loading.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import torch
@@ -31,8 +34,11 @@ from transformers import AutoModelForCausalLM
 from transformers.cache_utils import DynamicCache
 from transformers.generation.logits_process import TopKLogitsWarper, TopPLogitsWarper
 from transformers.modeling_outputs import ModelOutput
+from transformers.utils import logging
 
 from .configuration_llama_omni import LlamaOmniConfig
+
+logger = logging.get_logger(__name__)
 
 IGNORE_INDEX = -100
 TEXT, SPEECH = "text", "speech"
@@ -60,11 +66,12 @@ def read_write_layout(num_text: int, num_speech: int, read_size: int, write_size
     The Read-R-Write-W order of a text sequence (the fused text states, then `<sep>`: `num_text` items) and a speech
     sequence (the speech tokens, then EOS: `num_speech` items), as `(kind, start, end)` segments.
 
-    Text chunks of R alternate with speech chunks of W; the last text chunk (the one holding `<sep>`) is followed by
-    all the remaining speech. This is exactly what streaming produces: while the text is generated, every R tokens
-    are followed by W speech tokens, and after the text (and `<sep>`) the rest of the speech. When the speech is too
-    short to give W tokens after every text chunk but the last (it could not have been streamed), the whole text
-    comes first, then the whole speech (as in the original training code).
+    The text tokens are cut into chunks of R, the last one holding the remaining 1..R tokens and `<sep>` (the
+    released schedule: when the answer's length is a multiple of R, its last R tokens are read together with
+    `<sep>`). Each chunk but the last is followed by W speech tokens, the last by all the remaining speech. This is
+    exactly what streaming produces. When the speech is too short to give W tokens after every text chunk but the
+    last (it could not have been streamed), the whole text comes first, then the whole speech (as in the original
+    training code).
 
     Raises:
         ValueError: for an empty text or speech sequence or non-positive sizes.
@@ -73,7 +80,9 @@ def read_write_layout(num_text: int, num_speech: int, read_size: int, write_size
         raise ValueError(f"Both sequences need at least one item (<sep>, EOS), got {num_text} and {num_speech}")
     if read_size < 1 or write_size < 1:
         raise ValueError(f"read_size and write_size must be positive, got {read_size} and {write_size}")
-    text_chunks = [(start, min(start + read_size, num_text)) for start in range(0, num_text, read_size)]
+    num_tokens = num_text - 1  # the text tokens before <sep>
+    starts = list(range(0, num_tokens, read_size)) or [0]
+    text_chunks = [(start, min(start + read_size, num_tokens)) for start in starts[:-1]] + [(starts[-1], num_text)]
     if math.ceil(num_speech / write_size) < len(text_chunks):
         return [(TEXT, 0, num_text), (SPEECH, 0, num_speech)]
     layout = []
@@ -255,6 +264,59 @@ class LlamaOmniARSpeechDecoder(nn.Module):
         return ARUnitStream(self, batch_size=batch_size, **decoding_kwargs)
 
 
+class ReleasedUnitParser:
+    """
+    Speech units from the TTS tokens one released generation call writes, as the release reads them: it decodes the
+    call's tokens (special tokens skipped) and keeps every number the regex `\\d+` finds (`int` of each run of
+    decimal digits). A speech token `<u>` gives unit `u`; a skipped token (EOS, other special tokens) adds nothing,
+    so digits on both sides of it join; a non-speech token adds its decoded text (`token_texts`; any other reads as
+    a separator). Units are handed out as soon as they are complete (a trailing digit run waits for what follows,
+    or for `flush()` at the end of the call). A number too large for an int64 (a long run of digit tokens, where the
+    release's unit tensor overflows) is dropped with a warning.
+
+    Args:
+        speech_token_offset, num_speech_tokens (`int`): the speech tokens' TTS ids.
+        eos_token_id (`int`): the TTS EOS (always skipped).
+        token_texts (`dict`, *optional*): `{id: decoded text}` of the tokens that are skipped (`""`) or hold digits.
+    """
+
+    _DIGITS = re.compile(r"\d+")
+    _SEPARATOR = " "
+
+    def __init__(self, speech_token_offset: int, num_speech_tokens: int, eos_token_id: int,
+                 token_texts: dict | None = None):
+        self.offset, self.count = speech_token_offset, num_speech_tokens
+        self.texts = {int(k): str(v) for k, v in (token_texts or {}).items()}
+        self.texts[int(eos_token_id)] = ""
+        self._tail = ""
+
+    def text(self, token_id: int) -> str:
+        """What decoding adds for one TTS token."""
+        if self.offset <= token_id < self.offset + self.count:
+            return f"<{token_id - self.offset}>"
+        return self.texts.get(token_id, self._SEPARATOR)
+
+    def feed(self, token_id: int) -> list[int]:
+        """Adds a written token; returns the units completed by it."""
+        text = self._tail + self.text(token_id)
+        runs = self._DIGITS.findall(text)
+        self._tail = runs.pop() if runs and text[-1:] and self._DIGITS.fullmatch(text[-1]) else ""
+        return self._units(runs)
+
+    def flush(self) -> list[int]:
+        """The end of a generation call: the trailing digit run, if any, is a unit."""
+        tail, self._tail = self._tail, ""
+        return self._units([tail] if tail else [])
+
+    @staticmethod
+    def _units(runs: list[str]) -> list[int]:
+        units = [int(run) for run in runs]
+        if any(unit >= 2**63 for unit in units):
+            logger.warning("The TTS model wrote a number too large for a speech unit: dropped (the release fails)")
+            units = [unit for unit in units if unit < 2**63]
+        return units
+
+
 class ARUnitStream:
     """
     Incremental Read-R-Write-W decoding with LLaMA-Omni2's speech decoder: feed the LLM states and the text tokens
@@ -263,8 +325,15 @@ class ARUnitStream:
     model's KV cache is kept across chunks: a chunk costs R + W positions whatever its place in the answer (no
     re-prefill of the history).
 
-    While the text is generated only speech tokens can be written (EOS is masked: in training it only follows the
-    separator); after the separator, speech tokens or EOS.
+    The schedule is the released one: a chunk of R text tokens is read, and W tokens written, when the next text
+    token arrives; the last 1..R text tokens are read together with the separator by `finish()`, which then writes
+    until EOS. (So when the answer's length is a multiple of R, its last R tokens get no W-token block of their own.)
+
+    What can be written (`restrict_to_speech_tokens`): `True`, only speech tokens while the text is read and speech
+    tokens or EOS after the separator (EOS only follows the separator in training); `False` (the release's way,
+    converted checkpoints), any token of the TTS vocabulary: an EOS while the text is read ends that chunk's writing
+    early (its embedding stays in the context, as every written token's does) and the units are what
+    `ReleasedUnitParser` reads from each chunk's tokens.
 
     Args:
         speech_decoder (`LlamaOmniARSpeechDecoder`): the decoder to run.
@@ -272,8 +341,8 @@ class ARUnitStream:
         read_size, write_size (`int`, *optional*): R and W (default: the config's).
         do_sample (`bool`, *optional*): sample (default: the config's `tts_do_sample`) or decode greedily.
         temperature, top_k, top_p (*optional*): sampling settings (default: the config's `tts_*`).
-        max_new_tokens (`int`, *optional*): most speech tokens written after the text ends (default:
-            `tts_max_new_tokens`).
+        max_new_tokens (`int`, *optional*): most tokens written after the text ends (default: `tts_max_new_tokens`).
+        restrict_to_speech_tokens (`bool`, *optional*): see above (default: `tts_restrict_to_speech_tokens`).
         seed (`int`, *optional*): seed of this stream's own random generator (default `torch.initial_seed()`). The
             stream never draws from the global generator, so it does not change what the LLM samples.
         generator (`torch.Generator`, *optional*): a generator to sample with instead (on the decoder's device).
@@ -294,6 +363,7 @@ class ARUnitStream:
         top_k: int | None = None,
         top_p: float | None = None,
         max_new_tokens: int | None = None,
+        restrict_to_speech_tokens: bool | None = None,
         seed: int | None = None,
         generator: torch.Generator | None = None,
     ):
@@ -307,6 +377,9 @@ class ARUnitStream:
         self.write_size = config.write_size if write_size is None else write_size
         self.do_sample = config.tts_do_sample if do_sample is None else do_sample
         self.max_new_tokens = config.tts_max_new_tokens if max_new_tokens is None else max_new_tokens
+        if restrict_to_speech_tokens is None:
+            restrict_to_speech_tokens = getattr(config, "tts_restrict_to_speech_tokens", True)
+        self.restrict_to_speech_tokens = bool(restrict_to_speech_tokens)
         for name in ("read_size", "write_size", "max_new_tokens"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -329,12 +402,17 @@ class ARUnitStream:
 
         self.cache = DynamicCache(config=config.tts_config)
         self.units: list[int] = []
+        self.tokens: list[int] = []  # every TTS id written, EOS included
         self.text_ended = False  # finish() has read the rest of the text and the separator
         self.finished = False  # ... and the TTS model has written its EOS (or max_new_tokens)
         self._final_written = 0
         self._pending: list[torch.FloatTensor] = []  # fused text states not read yet, each (1, D)
         self._carry: torch.FloatTensor | None = None  # (1, 1, D): the last written token, not fed yet
         self._last_hidden: torch.FloatTensor | None = None  # (1, D): the TTS state that predicts the next token
+        self._parser = ReleasedUnitParser(
+            speech_decoder.speech_token_offset, speech_decoder.num_speech_tokens, speech_decoder.eos_token_id,
+            getattr(config, "tts_token_texts", None),
+        )
         head = speech_decoder.tts_model.get_output_embeddings()
         offset, count = speech_decoder.speech_token_offset, speech_decoder.num_speech_tokens
         self._speech_head = (head.weight[offset : offset + count], _bias_rows(head, offset, offset + count))
@@ -352,7 +430,8 @@ class ARUnitStream:
             token_ids (`torch.LongTensor` of shape `(1, num_new_tokens)`): the new text tokens.
 
         Returns:
-            `[units]`: the speech units written by this call (a multiple of W, possibly none).
+            `[units]`: the speech units written by this call: W per chunk of R text tokens that was followed by
+            another text token (fewer when not restricted to speech tokens: an early EOS, tokens without units).
 
         Raises:
             ValueError: wrong shapes or no `token_ids`. RuntimeError: after `finish()`.
@@ -374,17 +453,20 @@ class ARUnitStream:
         fused = self.speech_decoder.fuse(hidden_states, token_ids)[0]
         self._pending.extend(fused.split(1, dim=0))
         new_units: list[int] = []
-        while len(self._pending) >= self.read_size:
+        # A full chunk is read only once a later token shows it is not the last one (that one goes with <sep>).
+        while len(self._pending) > self.read_size:
             chunk, self._pending = self._pending[: self.read_size], self._pending[self.read_size :]
             self._read(torch.cat(chunk, dim=0))
-            new_units += self._write(self.write_size, final=False)[0]
+            units, _, _ = self._write(self.write_size, final=False)
+            new_units += units + self._parser.flush()
+        self.units.extend(new_units)
         return [new_units]
 
     @torch.no_grad()
     def finish(self, max_units: int | None = None) -> list[list[int]]:
         """
         The text has ended: the first call reads the remaining text states and the separator; every call writes up
-        to `max_units` speech units (`None`: all) until EOS (or `max_new_tokens` in all).
+        to `max_units` tokens (`None`: all) until EOS (or `max_new_tokens` in all).
 
         Returns:
             `[units]`: the speech units written by this call; `[[]]` once the speech has ended.
@@ -401,9 +483,12 @@ class ARUnitStream:
             return [[]]
         budget = self.max_new_tokens - self._final_written
         count = budget if max_units is None else min(max_units, budget)
-        new_units, ended = self._write(count, final=True)
-        self._final_written += len(new_units)
+        new_units, ended, written = self._write(count, final=True)
+        self._final_written += written
         self.finished = ended or self._final_written >= self.max_new_tokens
+        if self.finished:
+            new_units += self._parser.flush()
+        self.units.extend(new_units)
         return [new_units]
 
     # -- internals -----------------------------------------------------------------------------------------------------
@@ -423,45 +508,55 @@ class ARUnitStream:
             self._carry = None
         self._forward(embeds)
 
-    def _write(self, count: int, final: bool) -> tuple[list[int], bool]:
-        """Writes up to `count` speech units; returns them and whether EOS came."""
+    def _write(self, count: int, final: bool) -> tuple[list[int], bool, int]:
+        """Writes up to `count` tokens; returns the units completed, whether EOS came, and the tokens written."""
         decoder = self.speech_decoder
-        written: list[int] = []
-        ended = False
-        while len(written) < count:
+        units: list[int] = []
+        written = 0
+        while written < count:
             if self._carry is not None:
                 self._forward(self._carry)
                 self._carry = None
-            index = self._next_index(final)
-            if index == decoder.num_speech_tokens:  # EOS (only allowed after the separator)
-                ended = True
-                break
-            written.append(index)
-            self._carry = decoder.embed(torch.tensor([[decoder.speech_token_ids(index)]], device=decoder.device))
-        self.units.extend(written)
-        return written, ended
+            token = self._next_token(final)
+            self.tokens.append(token)
+            if token == decoder.eos_token_id and self.restrict_to_speech_tokens:
+                return units, True, written  # after <sep> only; nothing is fed after the last EOS
+            written += 1
+            units += self._parser.feed(token)
+            # As in the release, every written token (an early EOS too) stays in the context.
+            self._carry = decoder.embed(torch.tensor([[token]], device=decoder.device))
+            if token == decoder.eos_token_id:
+                return units, True, written
+        return units, False, written
 
-    def _next_index(self, final: bool) -> int:
-        """Index of the next token among the speech tokens (`num_speech_tokens` = EOS, only when `final`)."""
+    def _next_token(self, final: bool) -> int:
+        """TTS id of the next token: among the speech tokens (and EOS when `final`), or the whole vocabulary."""
+        decoder = self.speech_decoder
+        if not self.restrict_to_speech_tokens:
+            logits = decoder.tts_model.get_output_embeddings()(self._last_hidden).float()
+            return self._choose(logits)
         weight, bias = self._speech_head
         if final:
             if self._final_head is None:
-                head = self.speech_decoder.tts_model.get_output_embeddings()
-                eos = self.speech_decoder.eos_token_id
+                head = decoder.tts_model.get_output_embeddings()
+                eos = decoder.eos_token_id
                 eos_bias = _bias_rows(head, eos, eos + 1)
                 self._final_head = (
                     torch.cat([weight, head.weight[eos : eos + 1]], dim=0),
                     None if bias is None else torch.cat([bias, eos_bias], dim=0),
                 )
             weight, bias = self._final_head
-        logits = F.linear(self._last_hidden, weight, bias).float()
+        index = self._choose(F.linear(self._last_hidden, weight, bias).float())
+        return decoder.eos_token_id if index == decoder.num_speech_tokens else decoder.speech_token_ids(index)
+
+    def _choose(self, logits: torch.FloatTensor) -> int:
+        """Greedy or sampled (temperature, then top-k / top-p, then a draw from this stream's generator) index."""
         if not self.do_sample:
             return int(logits.argmax(-1))
         scores = logits / self.temperature
         for warper in self.warpers:
             scores = warper(None, scores)
-        probs = scores.softmax(-1)
-        return int(torch.multinomial(probs, 1, generator=self.generator))
+        return int(torch.multinomial(scores.softmax(-1), 1, generator=self.generator))
 
 
 def _bias_rows(linear: nn.Module, start: int, end: int) -> torch.Tensor | None:
@@ -474,5 +569,6 @@ __all__ = [
     "ARUnitStream",
     "LlamaOmniARSpeechDecoder",
     "LlamaOmniGateFusion",
+    "ReleasedUnitParser",
     "read_write_layout",
 ]

@@ -1,6 +1,7 @@
 # Copyright 2026 The llama-omni-hf authors. Licensed under the Apache License, Version 2.0.
-"""Audio for LLaMA-Omni's processor: decode files and bytes, accept arrays/tensors/lists/datasets dicts/torchcodec
-decoders, downmix, resample to 16 kHz and validate (empty, silent, too short or too long clips are clear errors).
+"""Audio for LLaMA-Omni's processor: decode files and bytes, accept arrays/tensors/lists (with a sampling rate),
+(array, sampling_rate) tuples, datasets dicts and torchcodec decoders, downmix, resample to 16 kHz and validate
+(empty, silent, too short or too long clips are clear errors).
 
 Imports only numpy, torch and the standard library (torchcodec/torchaudio lazily), so that it can be copied into a
 model folder with `processing_llama_omni.py` for `trust_remote_code=True`.
@@ -23,11 +24,14 @@ SILENCE_PEAK = 1e-4
 _FLOAT_SLACK = 1e-3
 
 
-AudioLike = Union[np.ndarray, torch.Tensor, Sequence[float], str, os.PathLike, Mapping[str, Any]]
+AudioLike = Union[
+    np.ndarray, torch.Tensor, Sequence[float], str, os.PathLike, Mapping[str, Any], tuple[Any, int]
+]
 
 _ACCEPTED_TYPES = (
-    "a numpy array, a torch tensor, a list of numbers, a file path (str / os.PathLike), "
-    "a dict {'array': ..., 'sampling_rate': ...} (datasets style) or a torchcodec AudioDecoder"
+    "a numpy array, a torch tensor, a list of numbers (raw samples, with sampling_rate=...), an (array, "
+    "sampling_rate) tuple, a file path (str / os.PathLike), a dict {'array': ..., 'sampling_rate': ...} (datasets "
+    "style) or a torchcodec AudioDecoder"
 )
 _ACCEPTED_DTYPES = (
     "float16/float32/float64 in [-1, 1], int16 PCM, int32 PCM, uint8 PCM, "
@@ -196,6 +200,50 @@ def _resample(array: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
     return AF.resample(wav, orig_freq=orig_sr, new_freq=target_sr).numpy()
 
 
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float, np.number)) and not isinstance(x, (bool, np.bool_))
+
+
+def _is_raw_samples(x: Any) -> bool:
+    """An array, a tensor, or a non-empty list/tuple that is not a list of clips (its items are numbers or lists
+    of numbers, one per channel)."""
+    if isinstance(x, (np.ndarray, torch.Tensor)):
+        return True
+    if isinstance(x, (list, tuple)) and len(x) > 0:
+        return all(_is_number(v) for v in x) or all(
+            isinstance(v, (list, tuple)) and len(v) > 0 and all(_is_number(w) for w in v) for v in x
+        )
+    return False
+
+
+def split_array_and_rate(audio: Any) -> tuple[Any, Any] | None:
+    """`(samples, sampling_rate)` when `audio` is the `(array, sampling_rate)` tuple form of one clip, else None.
+
+    The form is a 2-tuple whose first item holds raw samples (an array, a tensor or a list of numbers) and whose
+    second is a number. A 2-tuple of two clips (e.g. two arrays) stays a batch of two clips.
+
+    Raises:
+        ValueError: a `(path, sampling_rate)` tuple (a file carries its own rate; pass the path alone), or a
+            `(sampling_rate, array)` tuple (the rate comes second).
+    """
+    if not isinstance(audio, tuple) or len(audio) != 2:
+        return None
+    first, second = audio
+    if _is_number(second) and isinstance(first, (str, os.PathLike)):
+        raise ValueError(
+            f"got a ({type(first).__name__}, {second!r}) tuple: an audio file carries its own sampling rate, so "
+            "pass the path alone (the (array, sampling_rate) tuple form is for raw samples)"
+        )
+    if _is_number(first) and isinstance(second, (np.ndarray, torch.Tensor, list)):
+        raise ValueError(
+            "got a (number, array) tuple: the (array, sampling_rate) form takes the samples first and the sampling "
+            "rate second"
+        )
+    if _is_number(second) and not _is_number(first) and _is_raw_samples(first):
+        return first, second
+    return None
+
+
 def load_audio(
     audio: AudioLike,
     sampling_rate: int | None = None,
@@ -211,11 +259,13 @@ def load_audio(
               dtypes: float16/32/64 in [-1, 1] (1e-3 slack), int16 (/32768), int32 (/2**31), uint8 ((x-128)/128),
               int64 and Python ints as 16-bit PCM in [-32768, 32767]. Shapes: 1-D, or 2-D multi-channel as
               (channels, samples) or (samples, channels) with <= 8 channels, downmixed by averaging;
+            - an `(array, sampling_rate)` tuple: raw samples as above with their rate (`sampling_rate` is then
+              ignored);
             - a file path (str / os.PathLike), decoded with torchcodec (FFmpeg), else soundfile, at the file's own
               sampling rate (`sampling_rate` is ignored);
             - a dict {"array": ..., "sampling_rate": ...} (datasets style; {"path": ...} and {"bytes": ...} work
               too), or a torchcodec `AudioDecoder`.
-        sampling_rate: sampling rate in Hz of raw arrays.
+        sampling_rate: sampling rate in Hz of raw arrays (files, dicts with a rate and tuples carry their own).
         target_sampling_rate: the rate to resample to (with torchaudio.functional.resample).
         max_seconds: longest accepted duration (None: no limit). 30 s is what the Whisper encoder takes.
         min_seconds: shortest accepted duration.
@@ -231,6 +281,9 @@ def load_audio(
     """
     channels_axis = None
     source = "audio"
+    pair = split_array_and_rate(audio)
+    if pair is not None:
+        audio, sampling_rate = pair
     if hasattr(audio, "get_all_samples") and not isinstance(audio, Mapping):  # torchcodec AudioDecoder
         try:
             samples = audio.get_all_samples()
@@ -294,7 +347,7 @@ def load_audio(
         raise ValueError(
             "sampling_rate is required for raw audio arrays (numpy arrays, torch tensors, lists): pass "
             f"sampling_rate=... (e.g. {target_sampling_rate} if it is already at {target_sampling_rate} Hz), "
-            "or pass a file path or a {'array': ..., 'sampling_rate': ...} dict"
+            "or pass a file path, an (array, sampling_rate) tuple or a {'array': ..., 'sampling_rate': ...} dict"
         )
     sampling_rate = _check_sampling_rate(sampling_rate)
 
@@ -320,12 +373,17 @@ def load_audio(
     return np.ascontiguousarray(array, dtype=np.float32)
 
 
-def _is_number(x: Any) -> bool:
-    return isinstance(x, (int, float, np.number)) and not isinstance(x, (bool, np.bool_))
-
-
 def as_clip_list(audio: Any) -> list:
-    """One clip or a list of clips -> list of clips."""
+    """One clip or a list of clips -> list of clips.
+
+    One clip: an array, a tensor, a path, a dict, a torchcodec decoder, a list of numbers, or an
+    `(array, sampling_rate)` tuple (see `split_array_and_rate`). Anything else that is a list or tuple is a batch,
+    one clip per item (each item any one-clip form).
+
+    Raises:
+        ValueError: an unsupported type, or a list that mixes clips with bare numbers (e.g. `[array, 16000]`: for
+            one clip with its rate use the tuple `(array, 16000)`).
+    """
     if audio is None:
         return []
     if isinstance(audio, (np.ndarray, torch.Tensor, str, os.PathLike, Mapping)) or hasattr(audio, "get_all_samples"):
@@ -333,6 +391,15 @@ def as_clip_list(audio: Any) -> list:
     if isinstance(audio, (list, tuple)):
         if len(audio) > 0 and all(_is_number(x) for x in audio):
             return [audio]  # a single clip given as a list of numbers
+        if split_array_and_rate(audio) is not None:
+            return [audio]  # a single (array, sampling_rate) clip
+        numbers = [i for i, x in enumerate(audio) if _is_number(x)]
+        if numbers:
+            raise ValueError(
+                f"ambiguous audio: a {type(audio).__name__} that mixes clips with bare numbers (items {numbers}); "
+                "for one clip with its sampling rate pass the tuple (array, sampling_rate), for a batch pass a list "
+                "of clips (each an array, an (array, sampling_rate) tuple, a path, a dict or a decoder)"
+            )
         return list(audio)
     raise ValueError(f"unsupported audio type {type(audio).__name__}; accepted: {_ACCEPTED_TYPES}, or a list of those")
 
@@ -341,4 +408,13 @@ def plural(n: int, word: str) -> str:
     return f"{n} {word}" + ("" if n == 1 else "s")
 
 
-__all__ = ["MIN_AUDIO_SECONDS", "SAMPLING_RATE", "SILENCE_PEAK", "AudioLike", "as_clip_list", "load_audio", "plural"]
+__all__ = [
+    "MIN_AUDIO_SECONDS",
+    "SAMPLING_RATE",
+    "SILENCE_PEAK",
+    "AudioLike",
+    "as_clip_list",
+    "load_audio",
+    "plural",
+    "split_array_and_rate",
+]

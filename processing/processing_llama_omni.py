@@ -297,9 +297,14 @@ class LlamaOmniProcessor(ProcessorMixin):
         Args:
             text: one rendered prompt or a list of them (e.g. from `apply_chat_template`), each holding one
                 `speech_token` per audio clip. If None, one default prompt per clip is built (see `default_prompt`).
-            audio: one clip or a list of clips, in the order of the speech placeholders across the texts; each
-                clip is anything `load_audio` accepts (a list of numbers is one clip).
-            sampling_rate: sampling rate of raw array clips (files and dicts carry their own).
+            audio: one clip or a list of clips, in the order of the speech placeholders across the texts. One clip
+                is: a file path; raw samples (a numpy array, a torch tensor or a list of numbers) with
+                `sampling_rate=`; an `(array, sampling_rate)` tuple; a `{"array", "sampling_rate"}` dict (also
+                `{"path"}` / `{"bytes"}`); or a torchcodec `AudioDecoder` (see `load_audio`). A list (or a tuple
+                that is not `(array, sampling_rate)`) of those is a batch; a list mixing clips with bare numbers
+                (e.g. `[array, 16000]`) is refused as ambiguous.
+            sampling_rate: sampling rate of raw array clips (files, dicts and `(array, sampling_rate)` tuples carry
+                their own).
             return_tensors: "pt" (default), "np" or None.
             padding, padding_side: tokenizer padding (the tokenizer's padding side unless given).
             add_generation_prompt: for the default prompts built when `text` is None.

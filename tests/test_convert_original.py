@@ -1,8 +1,7 @@
 """Tests of the converter from the released LLaMA-Omni checkpoint layout (modeling_llama_omni.convert_original).
 
-A tiny checkpoint in the ORIGINAL layout (LLaVA-style names, openai-whisper encoder names, transformers-4 config with
-`rope_scaling` + `rope_theta`, 2 shards + index) is written in each test's tmp folder from reference modules
-(`LlamaForCausalLM`, HF `WhisperEncoder`, `LlamaDecoderLayer`s); the converted model must reproduce them.
+A tiny checkpoint in the ORIGINAL layout (`tests.released_layouts.Source`) is written in each test's tmp folder from
+reference modules; the converted model must reproduce them.
 """
 
 from __future__ import annotations
@@ -12,8 +11,7 @@ import os
 
 import pytest
 import torch
-from safetensors.torch import load_file, save_file
-from torch import nn
+from safetensors.torch import load_file
 
 import modeling_llama_omni  # noqa: F401 - registers the Auto classes
 from modeling_llama_omni.convert_original import (
@@ -23,169 +21,17 @@ from modeling_llama_omni.convert_original import (
     parse_ctc_decoder_config,
 )
 from modeling_llama_omni.convert_utils import parse_size
-from tests.tiny_models import TINY_VOCAB, tiny_text_config, tiny_whisper_config
-from transformers import AutoModel, LlamaConfig, LlamaForCausalLM, WhisperConfig
-from transformers.models.llama.modeling_llama import LlamaDecoderLayer
-from transformers.models.whisper.modeling_whisper import WhisperEncoder
-
-DS_RATE = 5
-ADAPTOR_HIDDEN = 40
-UNIT_VOCAB = 20
-UPSAMPLE = 3
-CTC = (2, 16, 2, 32)  # layers, hidden, heads, FFN
-ROPE_SCALING = {
-    "rope_type": "llama3",
-    "factor": 8.0,
-    "low_freq_factor": 1.0,
-    "high_freq_factor": 4.0,
-    "original_max_position_embeddings": 256,
-}
-ROPE_THETA = 500000.0
-
-# transformers' WhisperEncoder names -> openai-whisper names (the inverse of the converter's rules).
-_HF_TO_OPENAI = (
-    ("self_attn.q_proj", "attn.query"),
-    ("self_attn.k_proj", "attn.key"),
-    ("self_attn.v_proj", "attn.value"),
-    ("self_attn.out_proj", "attn.out"),
-    ("self_attn_layer_norm", "attn_ln"),
-    ("fc1", "mlp.0"),
-    ("fc2", "mlp.2"),
-    ("final_layer_norm", "mlp_ln"),
+from tests.released_layouts import (  # noqa: F401 - CTC, UNIT_VOCAB, UPSAMPLE, Source: also used by other tests
+    ADAPTOR_HIDDEN,
+    CTC,
+    DS_RATE,
+    ROPE_THETA,
+    UNIT_VOCAB,
+    UPSAMPLE,
+    Source,
 )
-
-
-def _openai_whisper_name(name: str) -> str:
-    if name == "embed_positions.weight":
-        return "positional_embedding"
-    if name.startswith("layer_norm."):
-        return "ln_post." + name[len("layer_norm.") :]
-    if name.startswith("layers."):
-        _, index, rest = name.split(".", 2)
-        for ours, theirs in _HF_TO_OPENAI:
-            if rest.startswith(ours + "."):
-                rest = theirs + rest[len(ours) :]
-                break
-        return f"blocks.{index}.{rest}"
-    return name  # conv1, conv2
-
-
-class Source:
-    """A tiny checkpoint in the original layout, and the reference modules it was made from."""
-
-    def __init__(self, root, tokenizer: bool = False, tie: bool = False):
-        torch.manual_seed(0)
-        self.dir = str(root / "original")
-        os.makedirs(self.dir)
-        text_fields = tiny_text_config()
-        text_fields.pop("model_type")
-        text_fields.pop("rope_parameters")
-        text_fields["tie_word_embeddings"] = tie
-        self.text_fields = text_fields
-        self.llm = LlamaForCausalLM(
-            LlamaConfig(**text_fields, rope_parameters={**ROPE_SCALING, "rope_theta": ROPE_THETA})
-        ).eval()
-        # Whisper heads are always 64 wide: the converter infers the head count from d_model.
-        self.whisper_config = WhisperConfig(**tiny_whisper_config(d_model=128, encoder_attention_heads=2))
-        self.encoder = WhisperEncoder(self.whisper_config).eval()
-        with torch.no_grad():  # a random (not sinusoidal) table, so that a wrong mapping shows
-            self.encoder.embed_positions.weight.normal_()
-        d_model = self.whisper_config.d_model
-        hidden = text_fields["hidden_size"]
-        self.adaptor = nn.ModuleDict(
-            {"linear1": nn.Linear(d_model * DS_RATE, ADAPTOR_HIDDEN), "linear2": nn.Linear(ADAPTOR_HIDDEN, hidden)}
-        )
-        layers, dec_hidden, heads, ffn = CTC
-        dec_config = LlamaConfig(
-            hidden_size=dec_hidden, intermediate_size=ffn, num_attention_heads=heads, num_key_value_heads=heads
-        )
-        self.generator = nn.ModuleDict(
-            {
-                "input_proj": nn.Linear(hidden, dec_hidden),
-                "layers": nn.ModuleList([LlamaDecoderLayer(dec_config, i) for i in range(layers)]),
-                "output_proj": nn.Linear(dec_hidden, UNIT_VOCAB + 1),
-            }
-        )
-        with torch.no_grad():  # RMSNorm weights start at 1: make them distinguishable
-            for name, p in self.generator.named_parameters():
-                if "layernorm" in name:
-                    p.normal_()
-
-        state = {}
-        for name, tensor in self.llm.state_dict().items():
-            if tie and name == "lm_head.weight":
-                continue
-            state[name] = tensor
-        for name, tensor in self.encoder.state_dict().items():
-            state["model.speech_encoder." + _openai_whisper_name(name)] = tensor
-        assert "model.speech_encoder.blocks.0.attn.key.bias" not in state
-        for name, tensor in self.adaptor.state_dict().items():
-            state["model.speech_projector." + name] = tensor
-        for name, tensor in self.generator.state_dict().items():
-            state["speech_generator." + name] = tensor
-        self.state = {k: v.detach().clone().contiguous() for k, v in state.items()}
-
-        self.config = {
-            "architectures": ["OmniSpeech2SLlamaForCausalLM"],
-            "model_type": "omni_speech2s_llama",
-            **text_fields,
-            "hidden_act": "silu",
-            "rms_norm_eps": self.llm.config.rms_norm_eps,
-            "attention_bias": False,
-            "mlp_bias": False,
-            "pretraining_tp": 1,
-            "rope_scaling": dict(ROPE_SCALING),
-            "rope_theta": ROPE_THETA,
-            "torch_dtype": "float32",
-            "transformers_version": "4.43.4",
-            "use_cache": True,
-            "speech_encoder": "models/speech_encoder/large-v3.pt",
-            "speech_encoder_type": "whisper",
-            "speech_encoder_ds_rate": DS_RATE,
-            "speech_encoder_hidden_size": d_model,
-            "speech_projector_type": "linear",
-            "speech_generator_type": "ctc",
-            "ctc_decoder_config": "(" + ",".join(map(str, CTC)) + ")",
-            "ctc_upsample_factor": UPSAMPLE,
-            "ctc_loss_weight": 1.0,
-            "unit_vocab_size": UNIT_VOCAB,
-            "tune_speech_projector": False,
-            "tokenizer_model_max_length": 2048,
-        }
-        if tokenizer:
-            self._write_tokenizer()
-        self.write()
-
-    def _write_tokenizer(self) -> None:
-        from tokenizers import Tokenizer, models, pre_tokenizers
-        from transformers import PreTrainedTokenizerFast
-
-        vocab = {f"w{i}": i for i in range(TINY_VOCAB - 1)}
-        vocab["<unk>"] = TINY_VOCAB - 1
-        backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-        backend.pre_tokenizer = pre_tokenizers.Whitespace()
-        tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>", bos_token="w1", eos_token="w2")
-        tokenizer.save_pretrained(self.dir)
-
-    def write(self, state: dict | None = None, config: dict | None = None) -> None:
-        """(Re)writes the weights in 2 shards + index, and config.json."""
-        state = self.state if state is None else state
-        config = self.config if config is None else config
-        for name in os.listdir(self.dir):
-            if name.endswith(".safetensors") or name.endswith(".index.json"):
-                os.remove(os.path.join(self.dir, name))
-        keys = list(state)
-        halves = [keys[: len(keys) // 2], keys[len(keys) // 2 :]]
-        weight_map = {}
-        for i, part in enumerate(halves, start=1):
-            file_name = f"model-{i:05d}-of-00002.safetensors"
-            save_file({k: state[k] for k in part}, os.path.join(self.dir, file_name), metadata={"format": "pt"})
-            weight_map.update({k: file_name for k in part})
-        with open(os.path.join(self.dir, "model.safetensors.index.json"), "w") as f:
-            json.dump({"metadata": {"total_size": 0}, "weight_map": weight_map}, f)
-        with open(os.path.join(self.dir, "config.json"), "w") as f:
-            json.dump(config, f)
-
+from tests.tiny_models import TINY_VOCAB
+from transformers import AutoModel
 
 @pytest.fixture
 def source(tmp_path):

@@ -166,3 +166,13 @@ def test_load_model_errors(tmp_path, folder, monkeypatch):
         load_model(mute)
     model, _ = load_model(mute, require_vocoder=False)
     assert model.default_vocoder() is None
+
+
+def test_quantized_loading_needs_a_gpu(folder):
+    """The released --load-8bit / --load-4bit: on a CPU-only machine a clear error, before any weight is read."""
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises((RuntimeError, ValueError), match="CUDA|GPU"):
+        load_model(folder, quantization="4bit")
+    with pytest.raises(ValueError, match="8bit"):
+        load_model(folder, device="cpu", quantization="3bit")

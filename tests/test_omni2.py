@@ -112,8 +112,8 @@ def test_read_write_layout():
     assert read_write_layout(8, 26, 3, 10) == [
         ("text", 0, 3), ("speech", 0, 10), ("text", 3, 6), ("speech", 10, 20), ("text", 6, 8), ("speech", 20, 26)
     ]
-    # 6 text tokens + <sep>: the last chunk is <sep> alone.
-    assert read_write_layout(7, 21, 3, 10)[-2:] == [("text", 6, 7), ("speech", 20, 21)]
+    # 6 text tokens + <sep>: the released schedule reads the last 3 tokens with <sep> (no W block of their own).
+    assert read_write_layout(7, 21, 3, 10) == [("text", 0, 3), ("speech", 0, 10), ("text", 3, 7), ("speech", 10, 21)]
     # Too little speech to write W after every chunk but the last: all the text first (as the original).
     assert read_write_layout(8, 15, 3, 10) == [("text", 0, 8), ("speech", 0, 15)]
     assert read_write_layout(1, 1, 3, 10) == [("text", 0, 1), ("speech", 0, 1)]
@@ -144,8 +144,9 @@ def test_gate_fusion_is_the_papers_formula(model_and_processor):
 @torch.no_grad()
 def re_prefill_reference(decoder, hidden, tokens, read_size, write_size, max_new_tokens):
     """What the original release does: at every written token, run the TTS model over the WHOLE sequence so far
-    (no cache). Text arrives R tokens at a time; after each full chunk W speech tokens are written (EOS masked);
-    after the text, the rest of the text and <sep> are read and the model writes until EOS or max_new_tokens."""
+    (no cache). Text arrives R tokens at a time; after each full chunk but the last W speech tokens are written (EOS
+    masked: the speech-token restriction); the last 1..R text tokens and <sep> are read together and the model
+    writes until EOS or max_new_tokens."""
     tts = decoder.tts_model
     offset, count = decoder.speech_token_offset, decoder.num_speech_tokens
     fused = decoder.fuse(hidden, tokens)[0]
@@ -161,7 +162,7 @@ def re_prefill_reference(decoder, hidden, tokens, read_size, write_size, max_new
 
     units = []
     n = fused.shape[0]
-    full = n - n % read_size
+    full = read_size * ((n - 1) // read_size)  # the last 1..R tokens are read with <sep> (the released schedule)
     for start in range(0, full, read_size):
         sequence.append(fused[start : start + read_size])
         units += [write(final=False) - offset for _ in range(write_size)]
@@ -201,7 +202,7 @@ def test_greedy_streaming_with_kv_cache_equals_the_re_prefill_reference(
     hidden, tokens = _random_answer(model, num_tokens, seed=num_tokens)
     max_new = 60
     expected, sequence_length = re_prefill_reference(decoder, hidden, tokens, read_size, write_size, max_new)
-    assert len(expected) >= (num_tokens // read_size) * write_size
+    assert len(expected) >= ((num_tokens - 1) // read_size) * write_size
     kwargs = dict(read_size=read_size, write_size=write_size, do_sample=False, max_new_tokens=max_new)
     for steps in ([1] * num_tokens, [num_tokens], _split(num_tokens, [2, 5])):
         stream = model.speech_unit_stream(**kwargs)
@@ -211,7 +212,8 @@ def test_greedy_streaming_with_kv_cache_equals_the_re_prefill_reference(
             assert len(written) % write_size == 0
             units += written
             start += size
-        assert len(units) == ((num_tokens) // read_size) * write_size  # W after every full chunk of R, no more
+        # W after every full chunk of R that a later token followed, no more (the last one goes with <sep>).
+        assert len(units) == ((num_tokens - 1) // read_size) * write_size
         units += stream.finish()[0]
         assert units == expected, steps
         assert stream.units == expected and stream.finished
@@ -235,9 +237,10 @@ def test_tts_cost_per_chunk_stays_flat_with_the_cache(model_and_processor):
     for k in range(chunks):
         before = stream.positions
         span = slice(k * read_size, (k + 1) * read_size)
-        assert len(stream.step(hidden[:, span], tokens[:, span])[0]) == write_size
+        # A chunk is read (and W written) once the next text token shows it is not the last one.
+        assert len(stream.step(hidden[:, span], tokens[:, span])[0]) == (write_size if k else 0)
         cached_costs.append(stream.positions - before)
-    assert cached_costs == [read_size + write_size - 1] + [read_size + write_size] * (chunks - 1)
+    assert cached_costs == [0, read_size + write_size - 1] + [read_size + write_size] * (chunks - 2)
     # The re-prefill reference runs the whole sequence before each of the W tokens of chunk k.
     chunk = read_size + write_size
     re_prefill_costs = [sum(k * chunk + read_size + j for j in range(write_size)) for k in range(chunks)]
@@ -291,7 +294,8 @@ def test_sampling_is_reproducible_and_leaves_the_global_generator_alone(model_an
     assert sample(seed=7) == first
     assert sample(seed=8) != first
     assert sample(seed=7, temperature=0.5, top_k=5, top_p=0.9) == sample(seed=7, temperature=0.5, top_k=5, top_p=0.9)
-    assert len(sample(seed=7, max_new_tokens=3)) == (9 // 3) * 10 + 3  # W after each full chunk, then at most 3
+    # W after each chunk but the last (the last is read with <sep>), then at most 3.
+    assert (8 // 3) * 10 < len(sample(seed=7, max_new_tokens=3)) <= (8 // 3) * 10 + 3
     assert sample() == sample()  # default seed: torch.initial_seed()
 
 
@@ -417,7 +421,7 @@ def test_teacher_forced_sequence_is_the_streamed_sequence(model_and_processor):
             out = decoder(hidden, tokens, torch.tensor([num_tokens]), torch.tensor([units]))
         offset, count = decoder.speech_token_offset, decoder.num_speech_tokens
         assert out.labels.tolist() == [u + offset for u in units] + [decoder.eos_token_id]
-        final_start = (num_tokens // 3) * 10  # the writes after <sep> may end with EOS
+        final_start = ((num_tokens - 1) // 3) * 10  # the writes after <sep> may end with EOS
         ended_by_eos = len(units) - final_start < stream.max_new_tokens
         labels = out.labels.tolist() if ended_by_eos else out.labels.tolist()[:-1]
         for i, label in enumerate(labels):
@@ -550,7 +554,7 @@ def test_remote_code_files_import_only_torch_transformers_and_siblings(tmp_path,
     assert str(tmp_path / "modeling_omni2_decoder.py") in written
     source = (tmp_path / "modeling_omni2_decoder.py").read_text()
     imports = {line.split()[1].split(".")[0] for line in source.splitlines() if line.startswith(("import ", "from "))}
-    assert imports <= {"__future__", "math", "dataclasses", "torch", "transformers", ""}, imports
+    assert imports <= {"__future__", "math", "re", "dataclasses", "torch", "transformers", ""}, imports
     auto_map = json.loads((tmp_path / "config.json").read_text())["auto_map"]
     assert auto_map["AutoModel"].startswith("modeling_llama_omni.")
     assert os.path.isfile(tmp_path / "modeling_llama_omni.py")
@@ -662,7 +666,7 @@ class Omni2Source:
         from transformers import Qwen2Config, Qwen2ForCausalLM, WhisperConfig
         from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
-        from tests.test_convert_original import _openai_whisper_name
+        from tests.released_layouts import openai_whisper_name as _openai_whisper_name
         from tests.tiny_models import tiny_text_config, tiny_tts_config, tiny_whisper_config
 
         torch.manual_seed(0)
@@ -766,8 +770,11 @@ def test_converter_maps_every_key_of_the_omni2_checkpoint(tmp_path):
         torch.testing.assert_close(model.speech_decoder.fuse(hidden, tokens), proj * gate + emb * (1 - gate))
         ids = torch.tensor([[1, 5, 9, 33]])
         torch.testing.assert_close(model(input_ids=ids).logits, source.llm(input_ids=ids).logits)
-    units = model.predict_units(hidden, token_ids=tokens, do_sample=False, max_new_tokens=8)[0]
-    assert len(units) >= 10 and int(units.max()) < UNIT_VOCAB
+    # The release's decoding by default (tests/test_fidelity_omni2.py); the speech-token restriction on request.
+    assert (config.tts_top_k, config.tts_restrict_to_speech_tokens, config.tts_max_new_tokens) == (50, False, 1024)
+    units = model.predict_units(hidden, token_ids=tokens, do_sample=False, max_new_tokens=8,
+                                restrict_to_speech_tokens=True)[0]
+    assert len(units) >= 5 and int(units.max()) < UNIT_VOCAB
     assert os.path.isfile(tmp_path / "out" / "modeling_omni2_decoder.py")
 
 

@@ -189,9 +189,13 @@ class EncoderOutputCache:
 
 def response_state_fingerprint(model: torch.nn.Module, encoder: Any, dtype: torch.dtype) -> str:
     """A short hash of everything the cached response states depend on: the frozen part of the model (encoder,
-    adaptor, LLM: config and per-tensor sums), the feature extractor, the rendered prompt and the storage dtype."""
+    adaptor, LLM: config and per-tensor sums), the feature extractor, the rendered prompt, the storage dtype and the
+    speech decoder's training alignment (`config.speech_decoder_alignment`: which states are cached)."""
     backbone = model.model if hasattr(model, "model") else model
     h = hashlib.sha256(speech_encoder_fingerprint(backbone, encoder.processor.feature_extractor, dtype).encode())
+    alignment = getattr(getattr(model, "config", None), "speech_decoder_alignment", "predicting")
+    if alignment != "predicting":  # caches written before the field existed keep their fingerprint
+        h.update(f"alignment={alignment}".encode())
     h.update(encoder.render("{response}").encode())
     h.update(json.dumps(encoder.end_of_turn_tokens or []).encode())
     return h.hexdigest()[:16]
@@ -269,10 +273,12 @@ class SharedPrefixCache:
 
 class ResponseStateCache(EncoderOutputCache):
     """
-    Stage 2's cache of the frozen model's outputs: per example id, the LLM hidden states that predicted each response
-    token (`states`, `(num_response_tokens, hidden_size)`), the response tokens themselves (`tokens`, which the
-    autoregressive speech decoder also reads) and the checked response units (`units`). With everything but the
-    speech decoder frozen these never change, so the LLM runs once per example instead of once per epoch.
+    Stage 2's cache of the frozen model's outputs: per example id, the LLM hidden states the speech decoder reads for
+    each response token (`states`, `(num_response_tokens, hidden_size)`: the states that predicted the tokens, or
+    those at the tokens, per the model's `config.speech_decoder_alignment`), the response tokens paired with them
+    (`tokens`, which the autoregressive speech decoder also reads) and the checked response units (`units`). With
+    everything but the speech decoder frozen these never change, so the LLM runs once per example instead of once per
+    epoch.
     Same layout and fingerprint check as `EncoderOutputCache`.
     """
 
@@ -318,7 +324,7 @@ class ResponseStateCache(EncoderOutputCache):
     ) -> int:
         """
         Runs the frozen model over the examples of `dataset` not cached yet (rows `process_index::num_processes`)
-        and writes their response states and units.
+        and writes their response states (with `model.config.speech_decoder_alignment`), tokens and units.
 
         Returns:
             The number of examples written by this process.
@@ -346,8 +352,9 @@ class ResponseStateCache(EncoderOutputCache):
             batch = prefix_cache.apply(model, batch)
             labels = batch.pop("labels")
             hidden = model.model(**batch, use_cache=False).last_hidden_state
-            states, lengths = model.response_states(hidden, labels)
-            tokens = model.response_tokens(labels)
+            alignment = model.config.speech_decoder_alignment
+            states, lengths = model.response_states(hidden, labels, alignment)
+            tokens = model.response_tokens(labels, alignment)
             for row, s, n, u, t in zip(rows, states, lengths.tolist(), units, tokens):
                 self.put(row[id_column], s[: int(n)].to("cpu", dtype or s.dtype), u[u >= 0].cpu(), t[: int(n)].cpu())
                 written += 1
