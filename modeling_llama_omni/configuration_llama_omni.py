@@ -16,6 +16,7 @@ from transformers.configuration_utils import SubConfigSpec
 SPEECH_DECODER_TYPES = ("ctc", "ar")
 # Which LLM states the speech loss pairs with response tokens: those that predicted them, or those at their positions.
 SPEECH_DECODER_ALIGNMENTS = ("predicting", "at_token")
+TTS_RNGS = ("own", "global")
 
 # Llama-3.1-8B-Instruct, the LLM of the released ICTNLP/Llama-3.1-8B-Omni checkpoint.
 _LLAMA31_8B = {
@@ -162,6 +163,11 @@ class LlamaOmniConfig(PreTrainedConfig):
             `"at_token"`, the states at the token positions, h(y_1), ..., h(y_n) (one later: what the released
             LLaMA-Omni training code used; converted LLaMA-Omni checkpoints default to it, so that fine-tuning
             keeps the alignment the decoder was trained with). Inference is not affected.
+        penalties_see_prompt (`bool`, *optional*, defaults to `True`):
+            Whether `generate()`'s logits processors that read the earlier ids (`repetition_penalty`,
+            `no_repeat_ngram_size`, `sequence_bias`, `bad_words_ids`) see the prompt too (transformers' way, our own
+            models) or only the generated ids (`False`, converted checkpoints: the released code generates from
+            `inputs_embeds`, so those processors never saw the prompt).
         tie_word_embeddings (`bool`, *optional*, defaults to `False`):
             Whether `lm_head` shares the LLM's input embeddings; set automatically when the text config ties them.
         tts_config (`dict` or `PreTrainedConfig`, *optional*):
@@ -206,6 +212,12 @@ class LlamaOmniConfig(PreTrainedConfig):
             speech tokens but matter to that regex: `""` for the tokens decoding skips (special tokens) and the text
             of the tokens that hold digits, keyed by id (as a string). Every other non-speech token reads as a
             separator. Written by the converter from the checkpoint's `tts_tokenizer/`; `None`: only EOS is skipped.
+        tts_rng (`str`, *optional*, defaults to `"own"`):
+            (`"ar"`) Where sampled speech tokens draw their random numbers: `"own"`, a generator of the unit stream's
+            own (seeded with `torch.initial_seed()`), so the speech never changes what the LLM samples; `"global"`
+            (converted LLaMA-Omni2 checkpoints), torch's default generator, at the released points (a chunk's W
+            tokens right after its R-th text token, before the LLM's next draw), so a seeded run gives the released
+            text and speech.
         tts_loss_weight (`float`, *optional*, defaults to 1.0):
             (`"ar"`) Weight of the TTS model's cross-entropy in the total loss.
     """
@@ -236,6 +248,7 @@ class LlamaOmniConfig(PreTrainedConfig):
     unit_vocab_size: int = 1000
     ctc_loss_weight: float = 1.0
     speech_decoder_alignment: str = "predicting"
+    penalties_see_prompt: bool = True
     tie_word_embeddings: bool = False
     tts_config: dict | PreTrainedConfig | None = None
     tts_input_proj_hidden_size: int | None = None
@@ -251,6 +264,7 @@ class LlamaOmniConfig(PreTrainedConfig):
     tts_max_new_tokens: int = 1024
     tts_restrict_to_speech_tokens: bool = True
     tts_token_texts: dict | None = None
+    tts_rng: str = "own"
     tts_loss_weight: float = 1.0
 
     def __post_init__(self, **kwargs):
@@ -263,6 +277,10 @@ class LlamaOmniConfig(PreTrainedConfig):
                 f"speech_decoder_alignment must be one of {SPEECH_DECODER_ALIGNMENTS}, got "
                 f"{self.speech_decoder_alignment!r}"
             )
+        if not isinstance(self.penalties_see_prompt, bool):
+            raise ValueError(f"penalties_see_prompt must be True or False, got {self.penalties_see_prompt!r}")
+        if self.tts_rng not in TTS_RNGS:
+            raise ValueError(f"tts_rng must be one of {TTS_RNGS}, got {self.tts_rng!r}")
         stream_params = kwargs.pop("stream_params", None)
         if stream_params is not None:
             self.read_size, self.write_size = parse_stream_params(stream_params)

@@ -96,6 +96,8 @@ RELEASED_TTS_DECODING = {
     "tts_top_p": 1.0,
     "tts_max_new_tokens": 1024,
     "tts_restrict_to_speech_tokens": False,
+    # the TTS samples from torch's global generator, interleaved with the LLM's text sampling
+    "tts_rng": "global",
 }
 
 # Config fields that describe training or loading of the original code, not the model: never copied.
@@ -322,6 +324,7 @@ def build_omni2_config(
         write_size=write_size,
         **tts_token_ids(checkpoint_dir, tts_config, unit_vocab_size),
         **RELEASED_TTS_DECODING,
+        penalties_see_prompt=False,  # the released generate() starts from inputs_embeds: penalties see no prompt
     )
     config.architectures = [LlamaOmniForConditionalGeneration.__name__]
     return config

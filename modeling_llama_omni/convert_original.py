@@ -342,6 +342,7 @@ def build_config(
         # the released training (speech_generator.py, forward with tgt_units) feeds the decoder the states AT the
         # response tokens; inference always reads the states that predicted them
         speech_decoder_alignment="at_token",
+        penalties_see_prompt=False,  # the released generate() starts from inputs_embeds: penalties see no prompt
     )
     config.architectures = [LlamaOmniForConditionalGeneration.__name__]
     return config

@@ -28,7 +28,15 @@ from torch import nn
 from transformers import AutoModel, GenerationMixin, PreTrainedConfig, PreTrainedModel
 from transformers.activations import ACT2FN
 from transformers.cache_utils import Cache, DynamicCache
-from transformers.generation.logits_process import LogitsProcessorList, SuppressTokensLogitsProcessor
+from transformers.generation.logits_process import (
+    LogitsProcessor,
+    LogitsProcessorList,
+    NoBadWordsLogitsProcessor,
+    NoRepeatNGramLogitsProcessor,
+    RepetitionPenaltyLogitsProcessor,
+    SequenceBiasLogitsProcessor,
+    SuppressTokensLogitsProcessor,
+)
 from transformers.masking_utils import create_bidirectional_mask, create_causal_mask
 from transformers.modeling_outputs import BaseModelOutput, BaseModelOutputWithPast, ModelOutput
 from transformers.models.llama.modeling_llama import LlamaDecoderLayer, LlamaRotaryEmbedding
@@ -38,7 +46,7 @@ from .configuration_llama_omni import LlamaOmniConfig
 from .modeling_omni2_decoder import ARUnitStream, LlamaOmniARSpeechDecoder
 from .modeling_unit_vocoder import UnitVocoder, write_code_and_auto_map
 # release_openmp_threads: also reachable from the model's module, for callers that hold only the model (remote code)
-from .streaming_llama_omni import release_openmp_threads, stream_generate  # noqa: F401
+from .streaming_llama_omni import InterleavedUnits, release_openmp_threads, stream_generate  # noqa: F401
 
 IGNORE_INDEX = -100
 
@@ -1013,7 +1021,8 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
         """
         A fresh incremental speech-unit decoder over this model's speech decoder: a `CTCUnitStream`, or an
         `ARUnitStream` for the autoregressive decoder (`decoding_kwargs`: `read_size`, `write_size`, `do_sample`,
-        `temperature`, `top_k`, `top_p`, `max_new_tokens`, `seed`, `generator`; defaults from the config). Both
+        `temperature`, `top_k`, `top_p`, `max_new_tokens`, `restrict_to_speech_tokens`, `rng`, `seed`, `generator`;
+        defaults from the config). Both
         have `step(hidden_states, token_ids)` and `finish()`.
 
         Raises:
@@ -1214,7 +1223,13 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
         - with `return_audio=True`, returns a `LlamaOmniGenerateOutput` with `sequences`, the answer's speech
           `units` (per sample, up to its first EOS) and, with a `vocoder`, its `waveforms`;
           `speech_decoder_kwargs` are the autoregressive speech decoder's decoding settings (`read_size`,
-          `write_size`, `do_sample`, ...; see `speech_unit_stream`).
+          `write_size`, `do_sample`, ...; see `speech_unit_stream`). When its speech tokens are sampled from torch's
+          global generator (`config.tts_rng="global"`, converted LLaMA-Omni2 checkpoints), they are drawn while the
+          text is generated, at the released points (a chunk right after its R-th text token), so that a seeded run
+          gives the released text and speech;
+        - with `config.penalties_see_prompt=False` (converted checkpoints), `repetition_penalty`,
+          `no_repeat_ngram_size`, `sequence_bias` and `bad_words_ids` apply to the generated ids only (the released
+          generate() starts from `inputs_embeds`), through a `GeneratedIdsOnlyLogitsProcessor`.
 
         Raises:
             ValueError: `return_audio=True` with beam search or assisted generation (the per-step hidden states
@@ -1232,10 +1247,26 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
             callbacks.append(lambda state: states.append(state.detach()))
         if callbacks:
             kwargs["speech_state_callback"] = callbacks[0] if len(callbacks) == 1 else _chain(callbacks)
+        processors = LogitsProcessorList(kwargs.pop("logits_processor", None) or [])
         if 0 <= self.config.speech_token_id < self.config.text_config.vocab_size:
             # The speech placeholder is an input-only token: never generate it.
-            processors = LogitsProcessorList(kwargs.pop("logits_processor", None) or [])
             processors.append(SuppressTokensLogitsProcessor([self.config.speech_token_id], device=self.device))
+        if not getattr(self.config, "penalties_see_prompt", True):
+            processors.extend(self._generated_ids_only_processors(kwargs))
+        interleaved = None
+        prompt = inputs if inputs is not None else kwargs.get("input_ids", kwargs.get("inputs_embeds"))
+        one_answer = (prompt is None or prompt.shape[0] == 1) and (kwargs.get("num_return_sequences") or 1) == 1
+        # (A batch keeps the speech after the text: the release decodes one answer at a time.)
+        if return_audio and one_answer and self._tts_draws_from_global_rng(speech_decoder_kwargs):
+            if streamer is not None and hasattr(streamer, "unit_stream"):
+                interleaved = streamer  # an AudioStreamer already decodes the units as the text comes
+            else:
+                # The speech tokens are drawn while the text is generated, at the released points (see tts_rng).
+                interleaved = InterleavedUnits(self.speech_unit_stream(**(speech_decoder_kwargs or {})))
+                processors.append(interleaved)
+                callbacks.append(interleaved.on_speech_state)
+                kwargs["speech_state_callback"] = callbacks[0] if len(callbacks) == 1 else _chain(callbacks)
+        if processors:
             kwargs["logits_processor"] = processors
         output = super().generate(inputs, *args, streamer=streamer, **kwargs)
         if not return_audio:
@@ -1255,7 +1286,11 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
             is_eos = torch.isin(answers.cpu(), eos_ids)
             has_eos = is_eos.any(-1)
             lengths = torch.where(has_eos, is_eos.float().argmax(-1) + 1, lengths)
-        if num_new:
+        if interleaved is not None:
+            if isinstance(interleaved, InterleavedUnits):
+                interleaved.finish(answers[:, : int(lengths[0])])
+            units = [torch.tensor(interleaved.units, dtype=torch.long)]
+        elif num_new:
             hidden = torch.stack(states, dim=1)
             mask = (torch.arange(num_new)[None, :] < lengths[:, None]).long().to(hidden.device)
             units = self.predict_units(hidden, mask, token_ids=answers, **(speech_decoder_kwargs or {}))
@@ -1269,6 +1304,42 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
         return LlamaOmniGenerateOutput(
             sequences=sequences, units=units, waveforms=waveforms, sampling_rate=sampling_rate
         )
+
+    def _tts_draws_from_global_rng(self, speech_decoder_kwargs: dict | None) -> bool:
+        """Whether the autoregressive speech decoder samples from torch's global generator for these settings."""
+        if self.config.speech_decoder_type != "ar":
+            return False
+        return ARUnitStream.uses_global_rng(self.config, **(speech_decoder_kwargs or {}))
+
+    def _generated_ids_only_processors(self, kwargs: dict) -> list[LogitsProcessor]:
+        """
+        For `penalties_see_prompt=False`: takes this call's `repetition_penalty`, `no_repeat_ngram_size`,
+        `sequence_bias` and `bad_words_ids` (from `kwargs`, else the call's `generation_config`, else the model's)
+        out of transformers' hands (the call's `kwargs` turn them off) and returns one processor that applies them,
+        in transformers' order, to the generated ids only.
+        """
+        configs = [c for c in (kwargs.get("generation_config"), self.generation_config) if c is not None]
+
+        def setting(name: str):
+            if name in kwargs:
+                return kwargs[name]
+            return next((getattr(c, name) for c in configs if getattr(c, name, None) is not None), None)
+
+        values = {name: setting(name) for name in
+                  ("sequence_bias", "repetition_penalty", "no_repeat_ngram_size", "bad_words_ids")}
+        inner: list[LogitsProcessor] = []
+        if values["sequence_bias"] is not None:
+            inner.append(SequenceBiasLogitsProcessor(sequence_bias=values["sequence_bias"]))
+        if values["repetition_penalty"] is not None and values["repetition_penalty"] != 1.0:
+            inner.append(RepetitionPenaltyLogitsProcessor(penalty=values["repetition_penalty"]))
+        if values["no_repeat_ngram_size"] is not None and values["no_repeat_ngram_size"] > 0:
+            inner.append(NoRepeatNGramLogitsProcessor(values["no_repeat_ngram_size"]))
+        if values["bad_words_ids"] is not None:
+            eos = setting("eos_token_id")
+            inner.append(NoBadWordsLogitsProcessor(values["bad_words_ids"], eos_token_id=eos))
+        if inner:
+            kwargs.update(sequence_bias=None, bad_words_ids=None, repetition_penalty=1.0, no_repeat_ngram_size=0)
+        return [GeneratedIdsOnlyLogitsProcessor(inner)] if inner else []
 
     def stream(
         self,
@@ -1323,6 +1394,26 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
         return model_inputs
 
 
+class GeneratedIdsOnlyLogitsProcessor(LogitsProcessor):
+    """
+    Runs `processors` on the ids generated so far, without the prompt: the prompt is what the first call sees
+    (a generate() call hands its processors the prompt first, then one more id per step). What the released code's
+    generate() from `inputs_embeds` gives its repetition penalty, n-gram blocking, bad words and sequence biases.
+    """
+
+    def __init__(self, processors: list[LogitsProcessor]):
+        self.processors = list(processors)
+        self.prompt_length: int | None = None
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        if self.prompt_length is None:
+            self.prompt_length = input_ids.shape[1]
+        generated = input_ids[:, self.prompt_length :]
+        for processor in self.processors:
+            scores = processor(generated, scores)
+        return scores
+
+
 def _chain(callbacks: list[Callable[[torch.Tensor], None]]) -> Callable[[torch.Tensor], None]:
     def call_all(state: torch.Tensor) -> None:
         for callback in callbacks:
@@ -1344,6 +1435,7 @@ __all__ = [
     "LlamaOmniPreTrainedModel",
     "LlamaOmniModel",
     "LlamaOmniForConditionalGeneration",
+    "GeneratedIdsOnlyLogitsProcessor",
     "LlamaOmniSpeechEncoder",
     "LlamaOmniSpeechAdaptor",
     "LlamaOmniCTCSpeechDecoder",

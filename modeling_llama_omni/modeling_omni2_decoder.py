@@ -328,6 +328,9 @@ class ARUnitStream:
     The schedule is the released one: a chunk of R text tokens is read, and W tokens written, when the next text
     token arrives; the last 1..R text tokens are read together with the separator by `finish()`, which then writes
     until EOS. (So when the answer's length is a multiple of R, its last R tokens get no W-token block of their own.)
+    A caller that knows the text goes on (the LLM is computing its next token) can have a full chunk written
+    earlier with `text_continues()`: the same tokens, at the moment the release writes them (what matters when
+    sampling from torch's global generator, `rng="global"`).
 
     What can be written (`restrict_to_speech_tokens`): `True`, only speech tokens while the text is read and speech
     tokens or EOS after the separator (EOS only follows the separator in training); `False` (the release's way,
@@ -343,8 +346,11 @@ class ARUnitStream:
         temperature, top_k, top_p (*optional*): sampling settings (default: the config's `tts_*`).
         max_new_tokens (`int`, *optional*): most tokens written after the text ends (default: `tts_max_new_tokens`).
         restrict_to_speech_tokens (`bool`, *optional*): see above (default: `tts_restrict_to_speech_tokens`).
-        seed (`int`, *optional*): seed of this stream's own random generator (default `torch.initial_seed()`). The
-            stream never draws from the global generator, so it does not change what the LLM samples.
+        rng (`str`, *optional*): `"own"` or `"global"` (default: the config's `tts_rng`; `"own"` when a `seed` or
+            `generator` is given). `"own"`: the stream samples from a generator of its own, so it never changes what
+            the LLM samples. `"global"`: from torch's default generator (the release's way); the draws then happen
+            when the chunks are written, which `text_continues()` lets the caller place where the release draws.
+        seed (`int`, *optional*): seed of this stream's own random generator (default `torch.initial_seed()`).
         generator (`torch.Generator`, *optional*): a generator to sample with instead (on the decoder's device).
 
     Raises:
@@ -364,6 +370,7 @@ class ARUnitStream:
         top_p: float | None = None,
         max_new_tokens: int | None = None,
         restrict_to_speech_tokens: bool | None = None,
+        rng: str | None = None,
         seed: int | None = None,
         generator: torch.Generator | None = None,
     ):
@@ -395,7 +402,11 @@ class ARUnitStream:
             self.warpers.append(TopKLogitsWarper(int(top_k)))
         if top_p < 1.0:
             self.warpers.append(TopPLogitsWarper(float(top_p)))
-        if generator is None and self.do_sample:
+        rng = self.resolve_rng(config, rng, seed, generator)
+        if rng == "global" and (seed is not None or generator is not None):
+            raise ValueError('rng="global" draws from torch\'s default generator: pass no seed or generator with it')
+        self.rng = rng
+        if generator is None and self.do_sample and rng == "own":
             generator = torch.Generator(device=speech_decoder.device)
             generator.manual_seed(torch.initial_seed() if seed is None else int(seed))
         self.generator = generator
@@ -418,6 +429,25 @@ class ARUnitStream:
         self._speech_head = (head.weight[offset : offset + count], _bias_rows(head, offset, offset + count))
         self._final_head = None
         self.positions = 0  # TTS positions fed so far (what a chunk costs is what it adds here)
+
+    @staticmethod
+    def resolve_rng(config: LlamaOmniConfig, rng: str | None = None, seed: int | None = None,
+                    generator: torch.Generator | None = None) -> str:
+        """The random stream a unit stream with these settings uses: `"own"` or `"global"` (see the class)."""
+        if rng is None:
+            rng = "own" if seed is not None or generator is not None else getattr(config, "tts_rng", "own")
+        if rng not in ("own", "global"):
+            raise ValueError(f'rng must be "own" or "global", got {rng!r}')
+        return rng
+
+    @classmethod
+    def uses_global_rng(cls, config: LlamaOmniConfig, **decoding_kwargs) -> bool:
+        """Whether a stream built with these decoding settings samples from torch's default generator."""
+        do_sample = decoding_kwargs.get("do_sample")
+        do_sample = config.tts_do_sample if do_sample is None else do_sample
+        rng = cls.resolve_rng(config, decoding_kwargs.get("rng"), decoding_kwargs.get("seed"),
+                              decoding_kwargs.get("generator"))
+        return bool(do_sample) and rng == "global"
 
     # -- public --------------------------------------------------------------------------------------------------------
 
@@ -455,10 +485,26 @@ class ARUnitStream:
         new_units: list[int] = []
         # A full chunk is read only once a later token shows it is not the last one (that one goes with <sep>).
         while len(self._pending) > self.read_size:
-            chunk, self._pending = self._pending[: self.read_size], self._pending[self.read_size :]
-            self._read(torch.cat(chunk, dim=0))
-            units, _, _ = self._write(self.write_size, final=False)
-            new_units += units + self._parser.flush()
+            new_units += self._read_and_write_chunk()
+        self.units.extend(new_units)
+        return [new_units]
+
+    @torch.no_grad()
+    def text_continues(self) -> list[list[int]]:
+        """
+        Tells the stream that more text follows the tokens given so far (the LLM is computing its next token): a
+        full chunk of R tokens waiting for that news is read and its W tokens are written now. What is written is
+        the same as when the next token's `step()` does it; only the moment differs, which matters with
+        `rng="global"` (the release writes a chunk right after its R-th text token, before the LLM's next draw).
+
+        Returns:
+            `[units]`: the speech units written by this call.
+        """
+        if self.text_ended:
+            raise RuntimeError("The text has ended (finish() was called); start a new stream for the next answer")
+        new_units: list[int] = []
+        while len(self._pending) >= self.read_size:
+            new_units += self._read_and_write_chunk()
         self.units.extend(new_units)
         return [new_units]
 
@@ -492,6 +538,13 @@ class ARUnitStream:
         return [new_units]
 
     # -- internals -----------------------------------------------------------------------------------------------------
+
+    def _read_and_write_chunk(self) -> list[int]:
+        """Reads the next R pending text states and writes up to W tokens; returns the units written."""
+        chunk, self._pending = self._pending[: self.read_size], self._pending[self.read_size :]
+        self._read(torch.cat(chunk, dim=0))
+        units, _, _ = self._write(self.write_size, final=False)
+        return units + self._parser.flush()
 
     def _forward(self, embeds: torch.FloatTensor) -> None:
         """Feeds `(1, n, D)` inputs through the TTS model with the cache; keeps the last state."""
@@ -550,7 +603,8 @@ class ARUnitStream:
         return decoder.eos_token_id if index == decoder.num_speech_tokens else decoder.speech_token_ids(index)
 
     def _choose(self, logits: torch.FloatTensor) -> int:
-        """Greedy or sampled (temperature, then top-k / top-p, then a draw from this stream's generator) index."""
+        """Greedy or sampled (temperature, then top-k / top-p, then one draw from this stream's generator or, with
+        `rng="global"`, torch's default one) index."""
         if not self.do_sample:
             return int(logits.argmax(-1))
         scores = logits / self.temperature

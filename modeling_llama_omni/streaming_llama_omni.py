@@ -146,7 +146,17 @@ class AudioStreamer(BaseStreamer):
     # -- called from the generation thread -----------------------------------------------------------------------------
 
     def on_speech_state(self, state: torch.Tensor) -> None:
-        """Receives `(batch, hidden_size)`: the LLM state that predicts the next token (called by the model)."""
+        """Receives `(batch, hidden_size)`: the LLM state that predicts the next token (called by the model). The
+        LLM is computing another token, so the text continues: a unit stream that draws from torch's global
+        generator writes its full chunk now, before the LLM's next draw (the release's order)."""
+        if self._prompt_done and not self.stop_event.is_set() and getattr(self.unit_stream, "rng", None) == "global":
+            new_units = self.unit_stream.text_continues()[0]
+            if new_units:
+                self.units.extend(new_units)
+                self._unvoiced.extend(new_units)
+                audio = self._voice_full_chunk()
+                if audio.size:
+                    self._queue.put(("", audio))
         self._pending_state = state
 
     def put(self, value: torch.Tensor) -> None:
@@ -171,10 +181,7 @@ class AudioStreamer(BaseStreamer):
         self._pending_state = None
         self.units.extend(new_units)
         self._unvoiced.extend(new_units)
-        audio = self._empty_audio()
-        if len(self._unvoiced) >= self.chunk_size:
-            audio = self._vocode(self._unvoiced)
-            self._unvoiced = []
+        audio = self._voice_full_chunk()
         text = self._text_delta(final=False)
         if text or audio.size:
             self._queue.put((text, audio))
@@ -216,6 +223,14 @@ class AudioStreamer(BaseStreamer):
 
     # -- helpers -------------------------------------------------------------------------------------------------------
 
+    def _voice_full_chunk(self) -> np.ndarray:
+        """Vocodes the unvoiced units once there are `chunk_size` of them (else empty audio)."""
+        if len(self._unvoiced) < self.chunk_size:
+            return self._empty_audio()
+        audio = self._vocode(self._unvoiced)
+        self._unvoiced = []
+        return audio
+
     def _empty_audio(self) -> np.ndarray:
         return np.zeros(0, dtype=np.float32)
 
@@ -254,6 +269,58 @@ class AudioStreamer(BaseStreamer):
         if isinstance(item, _GenerationError):
             raise item.error
         return item
+
+
+class InterleavedUnits:
+    """
+    Drives a unit stream while `generate()` runs, for speech tokens drawn from torch's global generator: the model
+    hands it each LLM state (`on_speech_state`), and as a logits processor it is called before every text token is
+    chosen, with the ids so far; it then feeds the unit stream the new text tokens with the states that predicted
+    them and tells it that the text continues (a full chunk is written now, before the LLM's draw, as the release
+    does). `finish(states, answer)` feeds what is left of the answer and writes the rest of the speech.
+
+    Args:
+        unit_stream: an `ARUnitStream` (or any stream with `step`, `text_continues`, `finish` and `units`).
+    """
+
+    def __init__(self, unit_stream: Any):
+        self.unit_stream = unit_stream
+        self.states: list[torch.Tensor] = []
+        self.prompt_length: int | None = None
+        self.fed = 0
+
+    @property
+    def units(self) -> list[int]:
+        """The units written so far."""
+        return self.unit_stream.units
+
+    def on_speech_state(self, state: torch.Tensor) -> None:
+        """Receives `(batch, hidden_size)`: the LLM state that predicts the next token."""
+        self.states.append(state)
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        if input_ids.shape[0] != 1:
+            raise ValueError(f"Speech is decoded for one sequence at a time, got a batch of {input_ids.shape[0]}")
+        if self.prompt_length is None:
+            self.prompt_length = input_ids.shape[1]
+        self._feed(input_ids[:, self.prompt_length :])
+        self.unit_stream.text_continues()
+        return scores
+
+    def finish(self, answer: torch.LongTensor) -> list[int]:
+        """Feeds the rest of `answer` `(1, num_tokens)` (the generated ids up to the first EOS), writes the speech
+        until its end, and returns all the units."""
+        self._feed(answer)
+        while self.unit_stream.finish()[0]:
+            pass
+        return self.units
+
+    def _feed(self, generated: torch.LongTensor) -> None:
+        new = generated[:, self.fed :]
+        if new.shape[1]:
+            hidden = torch.stack(self.states[self.fed : self.fed + new.shape[1]], dim=1)
+            self.unit_stream.step(hidden[:1], new.to(hidden.device))
+            self.fed += new.shape[1]
 
 
 _GOMP_PAUSE: Any = None  # omp_pause_resource_all of the loaded GNU OpenMP runtime, False when there is none
@@ -386,6 +453,7 @@ def stream_generate(
 
 __all__ = [
     "AudioStreamer",
+    "InterleavedUnits",
     "SpeechUnitVocoder",
     "SpeechUnitVocoderStream",
     "StopOnEvent",

@@ -437,3 +437,20 @@ def test_converted_release_trains_with_the_released_alignment(tmp_path):
     assert config.speech_decoder_alignment == "at_token"
     assert LlamaOmniConfig.from_pretrained(tmp_path / "converted").speech_decoder_alignment == "at_token"
     assert LlamaOmniConfig().speech_decoder_alignment == "predicting"
+
+
+def test_converted_release_penalties_see_only_the_generated_ids(tmp_path):
+    """The released LLaMA-Omni generate() starts from inputs_embeds, so its repetition penalty (and the other
+    processors that read earlier ids) never see the prompt: converted checkpoints get penalties_see_prompt=False
+    (the behaviour itself is tested in test_fidelity_omni2.py); our own models keep True."""
+    from modeling_llama_omni import LlamaOmniConfig
+
+    source = Source(tmp_path)
+    config = convert_original_checkpoint(source.dir, tmp_path / "converted")
+    assert config.penalties_see_prompt is False
+    assert LlamaOmniConfig.from_pretrained(tmp_path / "converted").penalties_see_prompt is False
+    assert LlamaOmniConfig().penalties_see_prompt is True
+    with pytest.raises(ValueError, match="penalties_see_prompt"):
+        LlamaOmniConfig(penalties_see_prompt="no")
+    with pytest.raises(ValueError, match="tts_rng"):
+        LlamaOmniConfig(tts_rng="shared")

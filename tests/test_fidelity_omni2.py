@@ -109,60 +109,113 @@ def release(tmp_path_factory):
 # ----------------------------------------------------------------------------------------------------------------------
 
 
-@torch.no_grad()
-def released_units(source, tts_tokenizer, hidden, tokens, read_size, write_size, final_max, seed=None,
-                   restrict=False, sep_id=None, offset=None):
+class ReleasedSpeechGenerator:
     """
-    The release's speech generation for one answer (`hidden[i]` predicted `tokens[i]`, the text EOS included), step
-    by step: after each text token, when R tokens have come since the last call or the text has ended, the new fused
-    states (and `<sep>` at the end) are appended to the TTS input and the TTS model generates over the WHOLE input
+    The release's speech generator over one answer, call by call (`generate_units`): the new fused states (and
+    `<sep>` when the text has ended) are appended to the TTS input and the TTS model generates over the WHOLE input
     (no cache) up to W tokens (`final_max` after `<sep>`), stopping after its EOS; every generated token's embedding
     is appended; the call's tokens are decoded (special tokens skipped) and the regex `\\d+` gives the units.
     Sampling as transformers 4.43's `generate(do_sample=True, temperature=1.0, top_p=1.0)`: top-k 50, softmax, one
-    multinomial draw (here from a generator seeded with `seed`); `seed=None`: greedy. `restrict`: our speech-token
-    restriction instead (speech tokens only; EOS too after `<sep>`).
+    multinomial draw from `generator` (`"global"`: torch's default generator, as the release; `None`: greedy).
+    `restrict`: our speech-token restriction instead (speech tokens only; EOS too after `<sep>`).
     """
-    generator_modules = source.generator
-    tts = generator_modules["model"]
-    embed = tts.get_input_embeddings()
-    eos = tts_tokenizer.eos_token_id
-    generator = None if seed is None else torch.Generator().manual_seed(seed)
-    context, units, last = [], [], 0
-    n = tokens.shape[1]
-    for steps in range(1, n + 1):
-        finished = steps == n
-        if steps % read_size and not finished:
-            continue
-        projected = generator_modules["input_proj"](hidden[0, last:steps])
-        emb = embed(tokens[0, last:steps])
-        gate = generator_modules["gate"](torch.cat([projected, emb], -1))
-        context.append(projected * gate + emb * (1 - gate))
+
+    def __init__(self, source, tts_tokenizer, write_size, final_max, generator=None, restrict=False, sep_id=None,
+                 offset=None):
+        self.modules, self.tokenizer = source.generator, tts_tokenizer
+        self.write_size, self.final_max, self.restrict = write_size, final_max, restrict
+        self.generator, self.sep_id, self.offset = generator, sep_id, offset
+        self.context, self.units = [], []
+
+    @torch.no_grad()
+    def generate_units(self, hidden, tokens, finished: bool) -> None:
+        """`hidden` `(n, H)` predicted `tokens` `(n,)`, the text tokens since the last call."""
+        tts = self.modules["model"]
+        embed = tts.get_input_embeddings()
+        eos = self.tokenizer.eos_token_id
+        projected = self.modules["input_proj"](hidden)
+        emb = embed(tokens)
+        gate = self.modules["gate"](torch.cat([projected, emb], -1))
+        self.context.append(projected * gate + emb * (1 - gate))
         if finished:
-            context.append(embed(torch.tensor([sep_id])))
+            self.context.append(embed(torch.tensor([self.sep_id])))
         written = []
-        for _ in range(final_max if finished else write_size):
-            logits = tts(inputs_embeds=torch.cat(context)[None], use_cache=False).logits[0, -1].float()
+        for _ in range(self.final_max if finished else self.write_size):
+            logits = tts(inputs_embeds=torch.cat(self.context)[None], use_cache=False).logits[0, -1].float()
             # The tokens that may be written, in the order the draw sees them (restricted: speech tokens, then EOS).
             candidates = torch.arange(logits.numel())
-            if restrict:
-                candidates = torch.tensor(list(range(offset, offset + UNIT_VOCAB)) + ([eos] if finished else []))
+            if self.restrict:
+                speech_ids = list(range(self.offset, self.offset + UNIT_VOCAB))
+                candidates = torch.tensor(speech_ids + ([eos] if finished else []))
             scores = logits[candidates]
-            if generator is None:
+            if self.generator is None:
                 token = int(candidates[int(scores.argmax())])
             else:
                 kth = torch.topk(scores, min(50, scores.numel())).values[-1]
                 scores = scores.masked_fill(scores < kth, float("-inf"))
+                generator = None if self.generator == "global" else self.generator
                 token = int(candidates[int(torch.multinomial(scores.softmax(-1)[None], 1, generator=generator))])
             written.append(token)
-            if restrict and token == eos:
+            if self.restrict and token == eos:
                 break
-            context.append(embed(torch.tensor([token])))
+            self.context.append(embed(torch.tensor([token])))
             if token == eos:
                 break
-        numbers = [int(run) for run in re.findall(r"\d+", tts_tokenizer.decode(written, skip_special_tokens=True))]
-        units += [u for u in numbers if u < 2**63]  # what does not fit a LongTensor is dropped (the release fails)
+        numbers = [int(run) for run in re.findall(r"\d+", self.tokenizer.decode(written, skip_special_tokens=True))]
+        self.units += [u for u in numbers if u < 2**63]  # what does not fit a LongTensor is dropped (the release fails)
+
+
+@torch.no_grad()
+def released_units(source, tts_tokenizer, hidden, tokens, read_size, write_size, final_max, seed=None,
+                   restrict=False, sep_id=None, offset=None):
+    """
+    The release's speech generation for one answer (`hidden[i]` predicted `tokens[i]`, the text EOS included): after
+    each text token, when R tokens have come since the last call or the text has ended, a `ReleasedSpeechGenerator`
+    call; sampled from a generator seeded with `seed` (`None`: greedy).
+    """
+    generator = None if seed is None else torch.Generator().manual_seed(seed)
+    speech = ReleasedSpeechGenerator(source, tts_tokenizer, write_size, final_max, generator, restrict, sep_id, offset)
+    last, n = 0, tokens.shape[1]
+    for steps in range(1, n + 1):
+        finished = steps == n
+        if steps % read_size and not finished:
+            continue
+        speech.generate_units(hidden[0, last:steps], tokens[0, last:steps], finished)
         last = steps
-    return units
+    return speech.units
+
+
+@torch.no_grad()
+def released_generate(source, tts_tokenizer, config, prompt_ids, max_new_tokens, eos_ids, temperature, penalty):
+    """
+    The released LLaMA-Omni2 generate() loop, step by step, seeded sampling: the LLM runs over the prompt's
+    embeddings (generation starts from `inputs_embeds`, so the repetition penalty sees only the generated ids), one
+    multinomial draw per text token from torch's default generator; after the R-th text token of a chunk, or when
+    the text ends (an EOS, or `max_new_tokens`), the speech generator is called right away (its draws from the same
+    default generator, before the LLM's next draw). Returns (text ids, units).
+    """
+    llm = source.llm
+    embed = llm.get_input_embeddings()
+    speech = ReleasedSpeechGenerator(source, tts_tokenizer, config.write_size, config.tts_max_new_tokens, "global",
+                                     sep_id=config.tts_sep_token_id)
+    ids, states, last = [], [], 0
+    while True:
+        inputs = embed(torch.tensor(prompt_ids + ids))
+        out = llm(inputs_embeds=inputs[None], output_hidden_states=True, use_cache=False)
+        logits = out.logits[0, -1].float()
+        states.append(out.hidden_states[-1][0, -1])
+        if ids and penalty != 1.0:
+            seen = torch.tensor(sorted(set(ids)))
+            values = logits[seen]
+            logits[seen] = torch.where(values < 0, values * penalty, values / penalty)
+        token = int(torch.multinomial((logits / temperature).softmax(-1)[None], 1))
+        ids.append(token)
+        finished = token in eos_ids or len(ids) == max_new_tokens
+        if len(ids) % config.read_size == 0 or finished:
+            speech.generate_units(torch.stack(states[last:]), torch.tensor(ids[last:]), finished)
+            last = len(ids)
+        if finished:
+            return ids, speech.units
 
 
 def _answer(source, n: int, seed: int):
@@ -203,6 +256,9 @@ def test_converted_config_has_the_released_speech_decoding(release):
 
     own = tiny_config("qwen2", **tiny_ar_config_kwargs())
     assert own.tts_restrict_to_speech_tokens is True and own.tts_top_k == 0 and own.tts_token_texts is None
+    # The released random stream and penalties for converted checkpoints; our own models keep theirs.
+    assert config.tts_rng == "global" and config.penalties_see_prompt is False
+    assert own.tts_rng == "own" and own.penalties_see_prompt is True
 
 
 @pytest.mark.parametrize("restrict", [False, True], ids=["released", "restricted"])
@@ -369,3 +425,102 @@ def test_converted_text_decoding_is_the_released_default(tmp_path):
     assert config["repetition_penalty"] == 1.05 and config["eos_token_id"] == [2, 3]
     model = LlamaOmniForConditionalGeneration.from_pretrained(tmp_path / "converted")
     assert model.generation_config.do_sample is False and model.generation_config.repetition_penalty == 1.05
+
+
+def test_seeded_generate_equals_the_released_loop(release):
+    """Differences A and B of the released-code run: a whole seeded generate() of the converted model (text sampled
+    with the repetition penalty on the generated ids only; speech tokens drawn from torch's global generator right
+    after each chunk's R-th text token, before the next text draw) gives the released loop's text and units, for
+    answers ended by EOS and by max_new_tokens, of every length modulo R."""
+    from transformers import AutoTokenizer
+
+    source, model, _ = release
+    config = model.config
+    assert config.tts_rng == "global" and config.penalties_see_prompt is False
+    tts_tokenizer = AutoTokenizer.from_pretrained(os.path.join(source.dir, "tts_tokenizer"))
+    prompt = [5, 17, 9, 33, 40, 2 + 1, 60]
+    lengths, ended_by_eos = set(), 0
+    for seed in range(6):
+        for max_new_tokens in (6, 7, 8):
+            eos_ids = [7, 11]
+            torch.manual_seed(seed)
+            expected = released_generate(source, tts_tokenizer, config, prompt, max_new_tokens, eos_ids, 0.7, 1.3)
+            torch.manual_seed(seed)
+            out = model.generate(input_ids=torch.tensor([prompt]), do_sample=True, temperature=0.7, top_k=0,
+                                 top_p=None, repetition_penalty=1.3, max_new_tokens=max_new_tokens,
+                                 eos_token_id=eos_ids, pad_token_id=0, return_audio=True)
+            text = out.sequences[0, len(prompt):].tolist()
+            assert (text, out.units[0].tolist()) == expected, (seed, max_new_tokens)
+            lengths.add(len(text) % config.read_size)
+            ended_by_eos += text[-1] in eos_ids
+    assert lengths == set(range(config.read_size)) and ended_by_eos
+
+
+def test_streaming_draws_the_speech_at_the_released_points(release):
+    """model.stream()'s AudioStreamer path, with the speech drawn from the global generator: the same text and units
+    as generate(return_audio=True) (and so as the released loop above)."""
+    from transformers import AutoTokenizer
+
+    from modeling_llama_omni import AudioStreamer
+
+    _, model, out = release
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    prompt = [5, 17, 9, 33, 40, 3, 60]
+    kwargs = dict(input_ids=torch.tensor([prompt]), do_sample=True, temperature=0.7, top_k=0, top_p=None,
+                  max_new_tokens=8, eos_token_id=[7, 11], pad_token_id=0)
+    for seed in range(3):
+        torch.manual_seed(seed)
+        expected = model.generate(**kwargs, return_audio=True)
+        streamer = AudioStreamer(model, tokenizer, chunk_size=4)
+        assert streamer.unit_stream.rng == "global"
+        torch.manual_seed(seed)
+        streamed = model.generate(**kwargs, streamer=streamer, return_audio=True)
+        assert streamed.sequences.tolist() == expected.sequences.tolist()
+        assert streamer.units == expected.units[0].tolist() == streamed.units[0].tolist()
+        torch.manual_seed(seed)
+        text = "".join(delta for delta, _ in model.stream(tokenizer, chunk_size=4, **kwargs))
+        answer = expected.sequences[0, len(prompt):].tolist()
+        assert text == tokenizer.decode(answer, skip_special_tokens=True)
+
+
+@pytest.mark.parametrize("do_sample", [False, True], ids=["greedy", "sampled"])
+def test_penalties_see_only_the_generated_ids(release, do_sample):
+    """penalties_see_prompt=False (converted checkpoints): repetition_penalty, no_repeat_ngram_size, bad_words_ids
+    and sequence_bias act as in a generate() from inputs_embeds (what the release runs: the processors see only the
+    generated ids), from the call's arguments or the generation config; with True (our own models) they see the
+    prompt, as transformers does."""
+    source, model, _ = release
+    prompt = torch.tensor([[5, 17, 9, 5, 17, 9, 5, 17, 60, 61]])
+    cases = [dict(repetition_penalty=1.8), dict(no_repeat_ngram_size=2),
+             dict(bad_words_ids=[[17, 9], [61]], sequence_bias={(60, 61): 3.0, (9,): 2.0}),
+             dict(repetition_penalty=1.3, no_repeat_ngram_size=3, sequence_bias={(17, 9): -2.0})]
+    common = dict(do_sample=do_sample, top_k=0, top_p=None, max_new_tokens=12, eos_token_id=None, pad_token_id=0)
+    if do_sample:
+        common["temperature"] = 0.3
+    embeds = source.llm.get_input_embeddings()(prompt).detach()
+
+    def run(**kwargs):  # inputs_embeds: the released LLM (a plain Qwen2ForCausalLM) from embeddings, as released
+        torch.manual_seed(3)
+        with torch.inference_mode():
+            return (source.llm if "inputs_embeds" in kwargs else model).generate(**kwargs, **common)
+
+    differs = 0
+    for penalties in cases:
+        released = run(inputs_embeds=embeds, attention_mask=torch.ones_like(prompt), **penalties)
+        ours = run(input_ids=prompt, **penalties)
+        assert ours[0, prompt.shape[1]:].tolist() == released[0, -12:].tolist(), penalties
+        model.config.penalties_see_prompt = True
+        try:
+            differs += run(input_ids=prompt, **penalties)[0, prompt.shape[1]:].tolist() != released[0, -12:].tolist()
+        finally:
+            model.config.penalties_see_prompt = False
+    # The cases tell the two behaviours apart (greedy: the tiny random LLM's sampled draws rarely notice).
+    assert differs or do_sample
+    # From the generation config (the converted Qwen2.5 repetition_penalty 1.05 comes this way).
+    saved = model.generation_config.repetition_penalty
+    model.generation_config.repetition_penalty = 1.8
+    try:
+        assert run(input_ids=prompt)[0, prompt.shape[1]:].tolist() == run(
+            inputs_embeds=embeds, attention_mask=torch.ones_like(prompt), repetition_penalty=1.8)[0, -12:].tolist()
+    finally:
+        model.generation_config.repetition_penalty = saved
