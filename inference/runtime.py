@@ -94,7 +94,7 @@ class Timeline:
     @property
     def audio_s(self) -> float:
         """Seconds of speech in the answer."""
-        return self.audio.size / self.sampling_rate if self.sampling_rate else 0.0
+        return sum(event.audio.size for event in self.events) / self.sampling_rate if self.sampling_rate else 0.0
 
     @property
     def ttfa_s(self) -> float | None:
@@ -266,17 +266,12 @@ def answer(
     """
     vocoder = vocoder if vocoder is not None else model.default_vocoder()
     timeline = Timeline(sampling_rate_of(model, vocoder), start=time.perf_counter() if start is None else start)
-
-    def handle(event: AnswerEvent) -> None:
+    for event in stream_answer(model, processor, audio, inputs=inputs, timeline=timeline, vocoder=vocoder,
+                               chunk_size=chunk_size, timeout=timeout, cancel=cancel, **generate_kwargs):
         if on_event is not None:
             on_event(event)
         if on_text is not None and event.text:
             on_text(event.text)
-
-    events = stream_answer(model, processor, audio, inputs=inputs, timeline=timeline, vocoder=vocoder,
-                           chunk_size=chunk_size, timeout=timeout, cancel=cancel, **generate_kwargs)
-    for event in events:
-        handle(event)
     return timeline
 
 

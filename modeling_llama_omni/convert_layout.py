@@ -207,8 +207,8 @@ def convert_checkpoint(
         if tokenizer is not None:
             tokenizer.save_pretrained(temp_dir)
             try:
-                if save_processor(config, tokenizer, temp_dir, **processor_kwargs):
-                    logger.info("Saved a LlamaOmniProcessor (pad_to_30s=True).")
+                save_processor(config, tokenizer, temp_dir, **processor_kwargs)
+                logger.info("Saved a LlamaOmniProcessor (pad_to_30s=True).")
             except Exception as error:  # noqa: BLE001 - the weights are the point; a processor can be added later
                 logger.warning("Could not save a LlamaOmniProcessor (%s): the tokenizer alone was saved.", error)
         else:

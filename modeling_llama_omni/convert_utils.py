@@ -370,9 +370,9 @@ def load_tokenizer_with_speech_token(checkpoint_dir: str, text_config: PreTraine
     return tokenizer, int(ids[0])
 
 
-def save_processor(config: LlamaOmniConfig, tokenizer, save_dir: str, **processor_kwargs) -> bool:
+def save_processor(config: LlamaOmniConfig, tokenizer, save_dir: str, **processor_kwargs) -> None:
     """Saves a `LlamaOmniProcessor` (Whisper feature extractor + tokenizer + chat template; `processor_kwargs` go to
-    its `__init__`). Returns True."""
+    its `__init__`)."""
     from transformers import WhisperFeatureExtractor
 
     feature_extractor = WhisperFeatureExtractor(feature_size=config.speech_encoder_config.num_mel_bins)
@@ -385,7 +385,6 @@ def save_processor(config: LlamaOmniConfig, tokenizer, save_dir: str, **processo
         **processor_kwargs,
     )
     processor.save_pretrained(save_dir)
-    return True
 
 
 def generation_config_from_checkpoint(checkpoint_dir: str, source: dict) -> GenerationConfig:

@@ -1245,8 +1245,6 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
             if num_beams > 1 or kwargs.get("assistant_model") is not None:
                 raise ValueError("return_audio=True supports greedy decoding and sampling, not beam search")
             callbacks.append(lambda state: states.append(state.detach()))
-        if callbacks:
-            kwargs["speech_state_callback"] = callbacks[0] if len(callbacks) == 1 else _chain(callbacks)
         processors = LogitsProcessorList(kwargs.pop("logits_processor", None) or [])
         if 0 <= self.config.speech_token_id < self.config.text_config.vocab_size:
             # The speech placeholder is an input-only token: never generate it.
@@ -1265,7 +1263,8 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
                 interleaved = InterleavedUnits(self.speech_unit_stream(**(speech_decoder_kwargs or {})))
                 processors.append(interleaved)
                 callbacks.append(interleaved.on_speech_state)
-                kwargs["speech_state_callback"] = callbacks[0] if len(callbacks) == 1 else _chain(callbacks)
+        if callbacks:
+            kwargs["speech_state_callback"] = callbacks[0] if len(callbacks) == 1 else _chain(callbacks)
         if processors:
             kwargs["logits_processor"] = processors
         output = super().generate(inputs, *args, streamer=streamer, **kwargs)

@@ -277,7 +277,7 @@ class InterleavedUnits:
     hands it each LLM state (`on_speech_state`), and as a logits processor it is called before every text token is
     chosen, with the ids so far; it then feeds the unit stream the new text tokens with the states that predicted
     them and tells it that the text continues (a full chunk is written now, before the LLM's draw, as the release
-    does). `finish(states, answer)` feeds what is left of the answer and writes the rest of the speech.
+    does). `finish(answer)` feeds what is left of the answer and writes the rest of the speech.
 
     Args:
         unit_stream: an `ARUnitStream` (or any stream with `step`, `text_continues`, `finish` and `units`).
