@@ -13,6 +13,7 @@ left out (or, for a licence the Hub needs, refused with a message saying which o
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -91,10 +92,24 @@ def _evaluation_context(report: EvalReport | None) -> dict[str, Any]:
     }
 
 
+def _question_content(processor: dict[str, Any]) -> str:
+    """The content of the usage snippet's user turn, as Python source (a list, one item a line): the spoken question
+    ("question.wav") with the text that the processor's `default_instruction` puts around its speech token (the prompt
+    the model was trained with; no text for a bare `<speech>` instruction)."""
+    token = processor.get("speech_token", "<speech>")
+    before, _, after = processor.get("default_instruction", ORIGINAL_INSTRUCTION).partition(token)
+    content = [{"type": "text", "text": before}] if before else []
+    content.append({"type": "audio", "path": "question.wav"})
+    if after:
+        content.append({"type": "text", "text": after})
+    return "[\n" + "".join(f"    {json.dumps(item, ensure_ascii=False)},\n" for item in content) + "]"
+
+
 def _usage(repo_id: str, facts: ModelFolderFacts) -> str:
     feature_extractor = facts.processor.get("feature_extractor") or {}
     return render_body(MODEL_USAGE_TEMPLATE, {
         "repo_id": repo_id,
+        "user_content": _question_content(facts.processor),
         "processor_sampling_rate": feature_extractor.get("sampling_rate", 16000),
         "max_audio_seconds": f"{facts.processor.get('max_audio_seconds', 30.0):g}",
         "chunk_size": 10,

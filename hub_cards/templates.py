@@ -14,6 +14,24 @@ folder, in an interpreter where this package is not importable).
 from __future__ import annotations
 
 MODEL_USAGE_TEMPLATE = '''\
+With the transformers `any-to-any` pipeline: a spoken question in, the text answer, or with
+`generation_mode="audio"` the spoken answer (`{"audio": float32 array, "sampling_rate": int}`), out:
+
+```python
+import soundfile as sf
+from transformers import pipeline
+
+pipe = pipeline("any-to-any", model="{{ repo_id }}", trust_remote_code=True)
+# The spoken question: a file ("path"), or "audio": (float array, sampling_rate); it is resampled to
+# {{ processor_sampling_rate }} Hz and may last at most {{ max_audio_seconds }} s.
+messages = [{"role": "user", "content": {{ user_content }}}]
+print(pipe(messages, max_new_tokens=256, return_full_text=False)[0]["generated_text"])
+spoken = pipe(messages, max_new_tokens=256, generation_mode="audio")[0]["generated_audio"]
+sf.write("answer_pipeline.wav", spoken["audio"], spoken["sampling_rate"])
+```
+
+Text and speech together, streamed while they are generated:
+
 ```python
 import numpy as np
 import soundfile as sf

@@ -3,6 +3,7 @@
 
     llama-omni convert-original --checkpoint DIR --output DIR   convert a released ICTNLP/Llama-3.1-8B-Omni folder
     llama-omni convert-omni2 --checkpoint DIR --output DIR      convert a released ICTNLP/LLaMA-Omni2-* folder
+    llama-omni convert-cosyvoice2 --model-dir DIR --output DIR  convert CosyVoice2-0.5B (flow + HiFT) for it
     llama-omni export-remote-code DIR                           add remote code + auto_map to a saved model folder
     llama-omni train stage1|stage2 --config RECIPE.yaml [...]   train a stage from a YAML recipe (trainers/recipes/)
     llama-omni data build --config RECIPE.yaml [...]            build the speech-instruction dataset (processing/instructs2s/recipes/)
@@ -28,6 +29,12 @@ def _convert_original(argv: list[str]) -> int:
 
 def _convert_omni2(argv: list[str]) -> int:
     from modeling_llama_omni.convert_omni2 import main as convert_main
+
+    return convert_main(argv) or 0
+
+
+def _convert_cosyvoice2(argv: list[str]) -> int:
+    from modeling_llama_omni.convert_cosyvoice2 import main as convert_main
 
     return convert_main(argv) or 0
 
@@ -99,6 +106,10 @@ def _evaluate(argv: list[str]) -> int:
 COMMANDS = {
     "convert-original": (_convert_original, "convert a released ICTNLP/Llama-3.1-8B-Omni checkpoint"),
     "convert-omni2": (_convert_omni2, "convert a released ICTNLP/LLaMA-Omni2-* checkpoint (autoregressive TTS)"),
+    "convert-cosyvoice2": (
+        _convert_cosyvoice2,
+        "convert CosyVoice2's flow + HiFT (LLaMA-Omni2's voice) into a token-to-waveform folder",
+    ),
     "export-remote-code": (_export_remote_code, "make a saved folder loadable with trust_remote_code=True"),
     "train": (_train, "train stage 1 or stage 2 from a YAML recipe (llama-omni train stage1 --config R.yaml)"),
     "data": (_data, "build the speech-instruction dataset from a recipe (llama-omni data build --config R.yaml)"),

@@ -1,15 +1,18 @@
 """LLaMA-Omni as a transformers model.
 
 Importing this package registers the model with the Auto classes: `AutoConfig` for `model_type="llama_omni"`,
-`AutoModel` / `AutoModelForCausalLM` and `AutoProcessor` (`processing.LlamaOmniProcessor`) for `LlamaOmniConfig`; and the unit vocoder (`AutoConfig` for
-`model_type="llama_omni_unit_vocoder"`, `AutoModel` for `UnitVocoderConfig`).
+`AutoModel` / `AutoModelForCausalLM` / `AutoModelForMultimodalLM` (what `pipeline("any-to-any")` loads) and
+`AutoProcessor` (`processing.LlamaOmniProcessor`) for `LlamaOmniConfig`; and the unit vocoder (`AutoConfig` for
+`model_type="llama_omni_unit_vocoder"`, `AutoModel` for `UnitVocoderConfig`), and LLaMA-Omni2's token-to-waveform
+model (CosyVoice2's flow matching + HiFT: `model_type="llama_omni2_token2wav"`, `AutoModel`).
 """
 
-from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoProcessor
+from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForMultimodalLM, AutoProcessor
 
 from processing.processing_llama_omni import LlamaOmniProcessor
 
 from .configuration_llama_omni import LlamaOmniConfig, parse_stream_params
+from .configuration_token2wav import LlamaOmni2Token2WavConfig
 from .configuration_unit_vocoder import UnitVocoderConfig
 from .modeling_llama_omni import (
     CTCUnitStream,
@@ -32,6 +35,7 @@ from .modeling_omni2_decoder import (
     LlamaOmniGateFusion,
     read_write_layout,
 )
+from .modeling_token2wav import LlamaOmni2Token2Wav, LlamaOmni2Token2WavOutput, LlamaOmni2Token2WavStream
 from .modeling_unit_vocoder import UnitVocoder, UnitVocoderOutput, UnitVocoderStream
 from .streaming_llama_omni import (
     AudioStreamer,
@@ -44,11 +48,18 @@ from .streaming_llama_omni import (
 AutoConfig.register(LlamaOmniConfig.model_type, LlamaOmniConfig, exist_ok=True)
 AutoModel.register(LlamaOmniConfig, LlamaOmniForConditionalGeneration, exist_ok=True)
 AutoModelForCausalLM.register(LlamaOmniConfig, LlamaOmniForConditionalGeneration, exist_ok=True)
+AutoModelForMultimodalLM.register(LlamaOmniConfig, LlamaOmniForConditionalGeneration, exist_ok=True)
 AutoProcessor.register(LlamaOmniConfig, LlamaOmniProcessor, exist_ok=True)
 AutoConfig.register(UnitVocoderConfig.model_type, UnitVocoderConfig, exist_ok=True)
 AutoModel.register(UnitVocoderConfig, UnitVocoder, exist_ok=True)
+AutoConfig.register(LlamaOmni2Token2WavConfig.model_type, LlamaOmni2Token2WavConfig, exist_ok=True)
+AutoModel.register(LlamaOmni2Token2WavConfig, LlamaOmni2Token2Wav, exist_ok=True)
 
 __all__ = [
+    "LlamaOmni2Token2WavConfig",
+    "LlamaOmni2Token2Wav",
+    "LlamaOmni2Token2WavOutput",
+    "LlamaOmni2Token2WavStream",
     "UnitVocoderConfig",
     "UnitVocoder",
     "UnitVocoderOutput",

@@ -375,10 +375,13 @@ def convert_omni2_checkpoint(
     remote_code: bool = True,
     shard_size: int | str = "5GB",
     overwrite: bool = False,
+    cosyvoice2: str | os.PathLike | None = None,
 ) -> LlamaOmniConfig:
     """
     Converts a released LLaMA-Omni2 checkpoint folder into a `LlamaOmniForConditionalGeneration` folder with the
-    autoregressive speech decoder. Arguments as `convert_original.convert_original_checkpoint`.
+    autoregressive speech decoder. Arguments as `convert_original.convert_original_checkpoint`; `cosyvoice2` is a
+    folder written by `llama-omni convert-cosyvoice2` (CosyVoice2's flow + HiFT), copied into the output as its
+    `vocoder/`, so that the converted model speaks.
 
     Returns:
         The `LlamaOmniConfig` that was written.
@@ -390,7 +393,11 @@ def convert_omni2_checkpoint(
             bad `stream_params`, unknown or missing keys, shape mismatches...). Nothing is written then.
     """
     checkpoint_dir = os.fspath(checkpoint_dir)
-    return convert_checkpoint(
+    if cosyvoice2 is not None:
+        from .convert_cosyvoice2 import attach_token2wav, check_token2wav_folder
+
+        check_token2wav_folder(cosyvoice2)  # fails before the (long) conversion
+    config = convert_checkpoint(
         omni2_layout(checkpoint_dir),
         checkpoint_dir,
         output_dir,
@@ -399,6 +406,10 @@ def convert_omni2_checkpoint(
         shard_size=shard_size,
         overwrite=overwrite,
     )
+    if cosyvoice2 is not None:
+        target = attach_token2wav(cosyvoice2, output_dir, overwrite=True)
+        logger.info("Copied the token-to-waveform model %s into %s.", cosyvoice2, target)
+    return config
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -410,8 +421,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--checkpoint", required=True, help="folder of the original checkpoint")
     parser.add_argument("--output", required=True, help="folder to write (must not exist or be empty)")
+    parser.add_argument(
+        "--cosyvoice2",
+        default=None,
+        help="a folder written by `llama-omni convert-cosyvoice2`: copied in as the model's vocoder/ (it then speaks)",
+    )
     add_conversion_arguments(parser)
-    return run_converter(convert_omni2_checkpoint, parser.parse_args(argv))
+    args = parser.parse_args(argv)
+    return run_converter(convert_omni2_checkpoint, args, cosyvoice2=args.cosyvoice2)
 
 
 if __name__ == "__main__":

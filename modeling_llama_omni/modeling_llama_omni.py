@@ -439,7 +439,7 @@ def write_remote_code(save_directory: str | os.PathLike) -> list[str]:
     """
     Copies the model's code files (this file and the files it imports relatively: configuration, streaming, the
     speech decoders, the unit vocoder) into `save_directory` and adds their `auto_map` (`AutoConfig`, `AutoModel`,
-    `AutoModelForCausalLM`) to its `config.json`.
+    `AutoModelForCausalLM`, and `AutoModelForMultimodalLM` for `pipeline("any-to-any")`) to its `config.json`.
 
     Returns:
         The paths of the code files now in `save_directory`.
@@ -449,7 +449,13 @@ def write_remote_code(save_directory: str | os.PathLike) -> list[str]:
     """
     model_class = LlamaOmniForConditionalGeneration
     return write_code_and_auto_map(
-        save_directory, {"AutoConfig": LlamaOmniConfig, "AutoModel": model_class, "AutoModelForCausalLM": model_class}
+        save_directory,
+        {
+            "AutoConfig": LlamaOmniConfig,
+            "AutoModel": model_class,
+            "AutoModelForCausalLM": model_class,
+            "AutoModelForMultimodalLM": model_class,
+        },
     )
 
 
@@ -692,6 +698,9 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
     """
 
     _tied_weights_keys = {"lm_head.weight": "model.language_model.embed_tokens.weight"}
+    # What `generate()` can answer with (read by `pipeline("any-to-any")`): text, and with `generation_mode="audio"`
+    # the spoken answer (it needs a vocoder: the folder's `vocoder/`, or `vocoder=`).
+    output_modalities = ("audio", "text")
 
     # Names accepted by `freeze` / `unfreeze`.
     COMPONENTS = ("speech_encoder", "speech_adaptor", "language_model", "speech_decoder")
@@ -988,27 +997,45 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
         )
         return self.config.ctc_loss_weight * ctc_loss, ctc_loss, ctc_logits
 
-    def load_vocoder(self, path: str | os.PathLike | None = None, **kwargs) -> UnitVocoder:
+    def load_vocoder(self, path: str | os.PathLike | None = None, **kwargs) -> nn.Module:
         """
-        Loads the unit vocoder (default: the `vocoder/` subfolder of the folder this model was loaded from), puts it
-        on the model's device in eval mode, and keeps it as the default vocoder of `stream()` and
-        `generate(return_audio=True)`.
+        Loads the model that turns speech units into audio (default: the `vocoder/` subfolder of the folder this model
+        was loaded from): a [`UnitVocoder`], or for LLaMA-Omni2 a [`LlamaOmni2Token2Wav`] (CosyVoice2 flow + HiFT),
+        chosen by the folder's `model_type`; puts it on the model's device in eval mode, and keeps it as the default
+        vocoder of `stream()` and `generate(return_audio=True)`.
 
         Raises:
             FileNotFoundError: if there is no such folder.
+            ValueError: if the folder holds another kind of model.
         """
+        import json
+
         if path is None:
             path = os.path.join(self.name_or_path or "", VOCODER_SUBFOLDER)
-        if not os.path.isfile(os.path.join(path, "config.json")):
+        config_path = os.path.join(path, "config.json")
+        if not os.path.isfile(config_path):
             raise FileNotFoundError(
                 f"No unit vocoder at {path!r}: pass vocoder=UnitVocoder.from_pretrained(...) or save one in the "
                 f"model folder's {VOCODER_SUBFOLDER!r} subfolder"
             )
-        vocoder = UnitVocoder.from_pretrained(path, **kwargs).to(self.device).eval()
+        with open(config_path, encoding="utf-8") as f:
+            model_type = json.load(f).get("model_type")
+        if model_type == "llama_omni2_token2wav":
+            from .modeling_token2wav import LlamaOmni2Token2Wav
+
+            vocoder_class = LlamaOmni2Token2Wav
+        elif model_type == "llama_omni_unit_vocoder":
+            vocoder_class = UnitVocoder
+        else:
+            raise ValueError(
+                f"{path!r} holds a {model_type!r} model, not a unit vocoder ('llama_omni_unit_vocoder') or a "
+                "token-to-waveform model ('llama_omni2_token2wav')"
+            )
+        vocoder = vocoder_class.from_pretrained(path, **kwargs).to(self.device).eval()
         self._vocoder_holder = [vocoder]  # a list, so that the vocoder is not registered as a submodule
         return vocoder
 
-    def default_vocoder(self) -> UnitVocoder | None:
+    def default_vocoder(self) -> nn.Module | None:
         """The vocoder given to `load_vocoder`, else the `vocoder/` subfolder's if there is one, else `None`."""
         holder = getattr(self, "_vocoder_holder", None)
         if holder:
@@ -1213,6 +1240,7 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
         return_audio: bool = False,
         vocoder: nn.Module | None = None,
         speech_decoder_kwargs: dict | None = None,
+        generation_mode: str | None = None,
         **kwargs,
     ):
         r"""
@@ -1229,12 +1257,27 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
           gives the released text and speech;
         - with `config.penalties_see_prompt=False` (converted checkpoints), `repetition_penalty`,
           `no_repeat_ngram_size`, `sequence_bias` and `bad_words_ids` apply to the generated ids only (the released
-          generate() starts from `inputs_embeds`), through a `GeneratedIdsOnlyLogitsProcessor`.
+          generate() starts from `inputs_embeds`), through a `GeneratedIdsOnlyLogitsProcessor`;
+        - `generation_mode` is what `pipeline("any-to-any")` passes: `None` or `"text"` change nothing, `"audio"` is
+          `return_audio=True` with a vocoder required (`vocoder`, else `default_vocoder()`), so that the waveforms
+          are there (the pipeline's processor turns them into `generated_audio`).
 
         Raises:
             ValueError: `return_audio=True` with beam search or assisted generation (the per-step hidden states
-                would not follow the kept beams).
+                would not follow the kept beams); `generation_mode="audio"` without any vocoder; an unknown
+                `generation_mode`.
         """
+        if generation_mode not in (None, "text", "audio"):
+            raise ValueError(f"generation_mode must be None, 'text' or 'audio', got {generation_mode!r}")
+        if generation_mode == "audio":
+            vocoder = vocoder if vocoder is not None else self.default_vocoder()
+            if vocoder is None:
+                raise ValueError(
+                    f"generation_mode='audio' needs a vocoder, and this model has none: no {VOCODER_SUBFOLDER!r} "
+                    f"subfolder in {self.name_or_path!r}. Pass vocoder=... (through the pipeline: "
+                    "generate_kwargs={'vocoder': ...}), call model.load_vocoder(path), or ask for text only"
+                )
+            return_audio = True
         callbacks = []
         if streamer is not None and hasattr(streamer, "on_speech_state"):
             callbacks.append(streamer.on_speech_state)
@@ -1314,8 +1357,10 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
         """
         For `penalties_see_prompt=False`: takes this call's `repetition_penalty`, `no_repeat_ngram_size`,
         `sequence_bias` and `bad_words_ids` (from `kwargs`, else the call's `generation_config`, else the model's)
-        out of transformers' hands (the call's `kwargs` turn them off) and returns one processor that applies them,
-        in transformers' order, to the generated ids only.
+        out of transformers' hands and returns one processor that applies them, in transformers' order, to the
+        generated ids only. They are turned off in the call's `kwargs`, or, when the call passes a `generation_config`,
+        in a copy of it that replaces it (transformers deprecates generation arguments next to a `generation_config`,
+        with a warning on every such call).
         """
         configs = [c for c in (kwargs.get("generation_config"), self.generation_config) if c is not None]
 
@@ -1337,7 +1382,20 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
             eos = setting("eos_token_id")
             inner.append(NoBadWordsLogitsProcessor(values["bad_words_ids"], eos_token_id=eos))
         if inner:
-            kwargs.update(sequence_bias=None, bad_words_ids=None, repetition_penalty=1.0, no_repeat_ngram_size=0)
+            off = {"sequence_bias": None, "bad_words_ids": None, "repetition_penalty": 1.0, "no_repeat_ngram_size": 0}
+            call_config = kwargs.get("generation_config")
+            if call_config is None:
+                kwargs.update(off)
+            else:
+                call_config = copy.deepcopy(call_config)
+                call_config.update(**off)
+                kwargs["generation_config"] = call_config
+                for name in off:  # taken into `inner` above
+                    kwargs.pop(name, None)
+                # generate() fills a given config's None values from the model's generation_config: where that one
+                # sets a sequence bias or bad words, only an argument can turn them off.
+                kwargs.update({name: None for name in ("sequence_bias", "bad_words_ids")
+                               if getattr(self.generation_config, name, None) is not None})
         return [GeneratedIdsOnlyLogitsProcessor(inner)] if inner else []
 
     def stream(

@@ -303,8 +303,11 @@ class LlamaOmniProcessor(ProcessorMixin):
                 `{"path"}` / `{"bytes"}`); or a torchcodec `AudioDecoder` (see `load_audio`). A list (or a tuple
                 that is not `(array, sampling_rate)`) of those is a batch; a list mixing clips with bare numbers
                 (e.g. `[array, 16000]`) is refused as ambiguous.
+                `audios=` is the same argument under its other transformers name.
             sampling_rate: sampling rate of raw array clips (files, dicts and `(array, sampling_rate)` tuples carry
-                their own).
+                their own). `pipeline("any-to-any")` decodes a file given as its `audio=` argument at 16 kHz
+                before it calls the processor: pass `sampling_rate=16000` with it there, or give the clip as
+                `audios=` (passed through untouched) or inside the chat messages.
             return_tensors: "pt" (default), "np" or None.
             padding, padding_side: tokenizer padding (the tokenizer's padding side unless given).
             add_generation_prompt: for the default prompts built when `text` is None.
@@ -317,12 +320,17 @@ class LlamaOmniProcessor(ProcessorMixin):
             placeholder is expanded to `num_speech_embeddings(frames of its clip)` speech tokens.
 
         Raises:
-            ValueError: bad audio (see `load_audio`; the message names the clip), or the number of speech
-                placeholders differs from the number of clips.
+            ValueError: bad audio (see `load_audio`; the message names the clip), the number of speech
+                placeholders differs from the number of clips, or both `audio` and `audios` are given.
         """
         for name in ("images", "videos"):
             if kwargs.pop(name, None) is not None:
                 raise ValueError(f"LlamaOmniProcessor takes text and audio only, not {name}")
+        audios = kwargs.pop("audios", None)
+        if audios is not None:
+            if audio is not None:
+                raise ValueError("pass the audio clips as `audio=` or as `audios=`, not both")
+            audio = audios
         if kwargs.pop("return_text_replacement_offsets", False):
             raise ValueError("return_assistant_tokens_mask / return_text_replacement_offsets are not supported")
         for nested in ("text_kwargs", "audio_kwargs", "common_kwargs"):
@@ -393,6 +401,44 @@ class LlamaOmniProcessor(ProcessorMixin):
             )
         data = {**dict(text_inputs), **data}
         return BatchFeature(data=data, tensor_type=return_tensors)
+
+    def post_process_multimodal_output(
+        self, generated_outputs, skip_special_tokens: bool = True, generation_mode: str | None = None, **kwargs
+    ) -> list:
+        """What `pipeline("any-to-any")` turns into its `generated_text` / `generated_audio`.
+
+        Args:
+            generated_outputs: what the model's `generate()` returned: token ids `(batch, length)` (text mode), or
+                its output with `sequences`, `waveforms` and `sampling_rate` (`generation_mode="audio"`).
+            skip_special_tokens: passed to the tokenizer's `batch_decode` (text mode).
+            generation_mode: `None` / `"text"`, or `"audio"`.
+            **kwargs: passed to the tokenizer's `batch_decode` (text mode).
+
+        Returns:
+            Text mode: one decoded string per sequence. Audio mode: one `{"audio": float32 numpy array
+            (num_samples,), "sampling_rate": int}` per answer (the form of `pipeline("text-to-audio")`).
+
+        Raises:
+            ValueError: an unknown `generation_mode`, or audio mode on an output without waveforms.
+        """
+        if generation_mode in (None, "text"):
+            sequences = getattr(generated_outputs, "sequences", generated_outputs)
+            if hasattr(sequences, "ndim") and sequences.ndim == 1:
+                sequences = sequences[None]
+            return self.tokenizer.batch_decode(sequences, skip_special_tokens=skip_special_tokens, **kwargs)
+        if generation_mode != "audio":
+            raise ValueError(f"generation_mode must be None, 'text' or 'audio', got {generation_mode!r}")
+        waveforms = getattr(generated_outputs, "waveforms", None)
+        sampling_rate = getattr(generated_outputs, "sampling_rate", None)
+        if waveforms is None or sampling_rate is None:
+            raise ValueError(
+                "generation_mode='audio' needs the output of generate(generation_mode='audio') (or return_audio=True "
+                f"with a vocoder), with waveforms and their sampling rate; got {type(generated_outputs).__name__}"
+            )
+        return [
+            {"audio": waveform.detach().float().cpu().numpy().reshape(-1), "sampling_rate": int(sampling_rate)}
+            for waveform in waveforms
+        ]
 
     def _check_counts(self, counts: list[int], n_clips: int, audio_given: bool) -> None:
         total = sum(counts)

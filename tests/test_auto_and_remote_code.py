@@ -164,9 +164,13 @@ def test_export_remote_code_on_a_plain_folder(tmp_path):
     assert sorted(os.path.basename(p) for p in written) == [
         "audio_llama_omni.py",
         "configuration_llama_omni.py",
+        "configuration_token2wav.py",
         "configuration_unit_vocoder.py",
         "modeling_llama_omni.py",
         "modeling_omni2_decoder.py",
+        "modeling_token2wav.py",
+        "modeling_token2wav_flow.py",
+        "modeling_token2wav_hift.py",
         "modeling_unit_vocoder.py",
         "processing_llama_omni.py",
         "streaming_llama_omni.py",

@@ -53,6 +53,8 @@ MODEL_REPO_FILES = {
     "README.md", "config.json", "generation_config.json", "model.safetensors", "evaluation.json",
     "configuration_llama_omni.py", "modeling_llama_omni.py", "streaming_llama_omni.py",
     "modeling_omni2_decoder.py", "configuration_unit_vocoder.py", "modeling_unit_vocoder.py",
+    # the model loads a LLaMA-Omni2 token-to-waveform vocoder/ too, so its code travels with every folder
+    "configuration_token2wav.py", "modeling_token2wav.py", "modeling_token2wav_flow.py", "modeling_token2wav_hift.py",
     "processor_config.json", "processing_llama_omni.py", "audio_llama_omni.py", "tokenizer.json",
     "tokenizer_config.json", "chat_template.jinja",
     "vocoder/config.json", "vocoder/model.safetensors", "vocoder/configuration_unit_vocoder.py",
@@ -181,6 +183,7 @@ def test_model_dry_run_writes_exactly_the_listed_files(model_dry_run, eval_json)
         "AutoConfig": "configuration_llama_omni.LlamaOmniConfig",
         "AutoModel": "modeling_llama_omni.LlamaOmniForConditionalGeneration",
         "AutoModelForCausalLM": "modeling_llama_omni.LlamaOmniForConditionalGeneration",
+        "AutoModelForMultimodalLM": "modeling_llama_omni.LlamaOmniForConditionalGeneration",
     }
     assert json.loads((out / "processor_config.json").read_text())["auto_map"] == {
         "AutoProcessor": "processing_llama_omni.LlamaOmniProcessor"
@@ -282,7 +285,10 @@ def test_usage_snippet_runs_through_remote_code(model_dry_run, tmp_path):
     out, _ = model_dry_run
     text = (out / "README.md").read_text()
     blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
-    assert len(blocks) == 2 and all(f'"{REPO_ID}"' in b or "model.generate" in b for b in blocks)
+    assert len(blocks) == 3 and all(f'"{REPO_ID}"' in b or "model.generate" in b for b in blocks)
+    assert blocks[0].lstrip().startswith("import soundfile") and 'pipeline("any-to-any"' in blocks[0]
+    # the question's user turn carries the text of the processor's default instruction around the audio
+    assert '{"type": "audio", "path": "question.wav"},\n    {"type": "text", "text": "\\nPlease directly' in blocks[0]
     snippet = "\n".join(blocks).replace(f'"{REPO_ID}"', repr(str(out)))
     assert "model.stream(" in snippet and "trust_remote_code=True" in snippet
     sf.write(tmp_path / "question.wav", make_speech(2.0, sr=22050), 22050)
@@ -298,7 +304,7 @@ def test_usage_snippet_runs_through_remote_code(model_dry_run, tmp_path):
     assert info["ours_importable"] is False
     assert info["model"].startswith("transformers_modules.") and info["vocoder"].startswith("transformers_modules.")
     assert "".join(printed).strip()  # the streamed text and the offline answer
-    for name in ("answer.wav", "answer_full.wav"):
+    for name in ("answer_pipeline.wav", "answer.wav", "answer_full.wav"):
         audio, rate = sf.read(tmp_path / name)
         assert rate == 16000 and audio.size > 0 and np.abs(audio).max() > 0
 
