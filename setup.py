@@ -30,6 +30,7 @@ INSTALL_REQUIRES = [
     # evaluation (`llama-omni evaluate`): the Omega trade-off plot, DNSMOS features (speechmos is an asset package)
     "matplotlib==3.11.2",
     "librosa==0.11.0",
+    "silero-vad==6.2.3",  # hands-free turn-taking: the VAD's ONNX weights ship in the wheel (inference.turn_taking)
 ]
 
 EXTRAS_REQUIRE = {

@@ -279,7 +279,7 @@ class Responder:
             settings: default `GenerationSettings()`.
             timeline: where the events go (default: a new one starting now; pass one created when the question was
                 received to count from then).
-            cancel: when set, the answer stops at its next streamed item.
+            cancel: when set (from any thread), generation stops at its next step and nothing more is vocoded.
 
         Raises:
             ValueError: the current turn has no question audio.

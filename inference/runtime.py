@@ -146,7 +146,7 @@ def record(
             if cancel is not None and cancel.is_set():
                 timeline.finish(cancelled=True)
                 return
-        timeline.finish()
+        timeline.finish(cancelled=cancel is not None and cancel.is_set())  # a cancel can also end the stream
     finally:
         close = getattr(pairs, "close", None)
         if callable(close):
@@ -218,7 +218,8 @@ def stream_answer(
         vocoder: default `model.default_vocoder()`.
         chunk_size: Omega, units per vocoded chunk.
         timeout: seconds to wait for each streamed item.
-        cancel: when set, the answer stops at its next streamed item.
+        cancel: when set (from any thread), generation stops at its next step, nothing more is vocoded, and the
+            recording ends (the timeline is marked cancelled).
         generate_kwargs: `generate()` arguments (`max_new_tokens`, `do_sample`, ...).
 
     Leaving the loop early (or closing the generator) stops the generation thread.
@@ -229,7 +230,7 @@ def stream_answer(
     timeline = timeline if timeline is not None else Timeline(sampling_rate_of(model, vocoder))
     if inputs is None:
         inputs = model_inputs(model, processor, audio)
-    pairs = model.stream(processor, vocoder=vocoder, chunk_size=chunk_size, timeout=timeout, **inputs,
+    pairs = model.stream(processor, vocoder=vocoder, chunk_size=chunk_size, timeout=timeout, cancel=cancel, **inputs,
                          **generate_kwargs)
     yield from record(pairs, timeline, cancel)
 

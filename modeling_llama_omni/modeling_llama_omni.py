@@ -1406,6 +1406,7 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
         timeout: float | None = 300.0,
         vocoder_stream_kwargs: dict | None = None,
         speech_decoder_kwargs: dict | None = None,
+        cancel: "threading.Event | None" = None,
         **generate_kwargs,
     ) -> Iterator[tuple[str, "np.ndarray"]]:
         r"""
@@ -1421,6 +1422,8 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
             vocoder_stream_kwargs (`dict`, *optional*): passed to `vocoder.stream(...)`.
             speech_decoder_kwargs (`dict`, *optional*): decoding settings of the autoregressive speech decoder
                 (`read_size` R, `write_size` W, `do_sample`, `temperature`, ...; see `speech_unit_stream`).
+            cancel (`threading.Event`, *optional*): set it (from any thread) to stop the answer at once: generation
+                stops at its next step, nothing more is vocoded, and the iteration ends (barge-in, a stop button).
             generate_kwargs: the model inputs (from the processor) and `generate()` arguments.
 
         An exception inside generate() is raised here; breaking out of the loop (or closing the generator) stops
@@ -1434,6 +1437,7 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
             timeout=timeout,
             vocoder_stream_kwargs=vocoder_stream_kwargs,
             speech_decoder_kwargs=speech_decoder_kwargs,
+            cancel=cancel,
             **generate_kwargs,
         )
 

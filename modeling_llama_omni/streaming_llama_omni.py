@@ -102,6 +102,8 @@ class AudioStreamer(BaseStreamer):
         vocoder_stream_kwargs (`dict`, *optional*): passed to `vocoder.stream(...)` (e.g. `lookahead_frames`).
         speech_decoder_kwargs (`dict`, *optional*): passed to `model.speech_unit_stream(...)`: the decoding settings
             of the autoregressive speech decoder (`read_size`, `write_size`, `do_sample`, `temperature`, ...).
+        cancel (`threading.Event`, *optional*): the caller's stop signal: once set, nothing more is decoded or
+            vocoded (like `stop_event`, which the streamer sets itself when the caller stops iterating).
         decode_kwargs: passed to `tokenizer.decode` (default `skip_special_tokens=True`).
 
     Raises:
@@ -118,6 +120,7 @@ class AudioStreamer(BaseStreamer):
         skip_prompt: bool = True,
         vocoder_stream_kwargs: dict | None = None,
         speech_decoder_kwargs: dict | None = None,
+        cancel: threading.Event | None = None,
         **decode_kwargs,
     ):
         if chunk_size is None or chunk_size == math.inf:
@@ -134,6 +137,7 @@ class AudioStreamer(BaseStreamer):
         self.vocoder_stream = vocoder.stream(**(vocoder_stream_kwargs or {})) if vocoder is not None else None
         self.sampling_rate = int(vocoder.config.sampling_rate) if vocoder is not None else None
         self.stop_event = threading.Event()
+        self.cancel = cancel
 
         self.token_ids: list[int] = []
         self.units: list[int] = []
@@ -143,13 +147,18 @@ class AudioStreamer(BaseStreamer):
         self._prompt_done = False
         self._queue: Queue = Queue()
 
+    @property
+    def stopped(self) -> bool:
+        """Whether the caller stopped the answer (`stop_event` or `cancel` set): nothing more is decoded or voiced."""
+        return self.stop_event.is_set() or (self.cancel is not None and self.cancel.is_set())
+
     # -- called from the generation thread -----------------------------------------------------------------------------
 
     def on_speech_state(self, state: torch.Tensor) -> None:
         """Receives `(batch, hidden_size)`: the LLM state that predicts the next token (called by the model). The
         LLM is computing another token, so the text continues: a unit stream that draws from torch's global
         generator writes its full chunk now, before the LLM's next draw (the release's order)."""
-        if self._prompt_done and not self.stop_event.is_set() and getattr(self.unit_stream, "rng", None) == "global":
+        if self._prompt_done and not self.stopped and getattr(self.unit_stream, "rng", None) == "global":
             new_units = self.unit_stream.text_continues()[0]
             if new_units:
                 self.units.extend(new_units)
@@ -169,7 +178,7 @@ class AudioStreamer(BaseStreamer):
             if not self.skip_prompt:
                 self._queue.put((self.tokenizer.decode(value.tolist(), **self.decode_kwargs), self._empty_audio()))
             return
-        if self.stop_event.is_set():
+        if self.stopped:
             return
         if self._pending_state is None:
             raise RuntimeError(
@@ -191,7 +200,7 @@ class AudioStreamer(BaseStreamer):
         # What the speech decoder writes after the text (the autoregressive decoder: until its EOS), vocoded as it
         # comes; the CTC decoder has nothing left.
         piece = None if self.chunk_size == math.inf else self.chunk_size
-        while not self.stop_event.is_set():
+        while not self.stopped:
             final_units = self.unit_stream.finish(max_units=piece)[0]
             if not final_units:
                 break
@@ -203,7 +212,7 @@ class AudioStreamer(BaseStreamer):
                 if audio.size:
                     self._queue.put(("", audio))
         audio = self._empty_audio()
-        if not self.stop_event.is_set():
+        if not self.stopped:
             pieces = []
             if self._unvoiced:
                 pieces.append(self._vocode(self._unvoiced))
@@ -414,13 +423,15 @@ def stream_generate(
     vocoder_stream_kwargs: dict | None = None,
     join_timeout: float = 30.0,
     speech_decoder_kwargs: dict | None = None,
+    cancel: threading.Event | None = None,
     **generate_kwargs,
 ) -> Iterator[tuple[str, np.ndarray]]:
     """
     Runs `model.generate(**generate_kwargs)` in a background thread with an `AudioStreamer` and yields its
     `(text_delta, audio_chunk)` pairs. An exception inside generate() is re-raised here; when the caller stops
     iterating early (break, or `close()` on this generator), generation stops at its next step and the thread
-    ends.
+    ends. Setting `cancel` (from any thread) does the same without waiting for the next pair: generation stops at
+    its next step, nothing more is vocoded, and the iteration ends.
     """
     streamer = AudioStreamer(
         model,
@@ -430,9 +441,12 @@ def stream_generate(
         timeout=timeout,
         vocoder_stream_kwargs=vocoder_stream_kwargs,
         speech_decoder_kwargs=speech_decoder_kwargs,
+        cancel=cancel,
     )
     criteria = StoppingCriteriaList(generate_kwargs.pop("stopping_criteria", None) or [])
     criteria.append(StopOnEvent(streamer.stop_event))
+    if cancel is not None:
+        criteria.append(StopOnEvent(cancel))
 
     def run() -> None:
         try:

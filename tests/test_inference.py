@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -82,6 +83,33 @@ def test_cancel_stops_the_answer_and_its_thread(loaded):
         if thread.name == "llama-omni-generate":
             thread.join(timeout=10)
             assert not thread.is_alive(), "the generation thread kept running after the answer was cancelled"
+
+
+def test_a_cancel_stops_generation_even_while_nobody_reads_the_stream(loaded):
+    """Barge-in: the reader is busy elsewhere (e.g. playing audio) when another thread cancels; generation stops at
+    its next step and nothing more is vocoded, without waiting for the reader to take the next pair."""
+    model, processor = loaded
+    cancel = threading.Event()
+    steps = []
+
+    class CountSteps:  # a stopping criterion that only counts the decoding steps
+        def __call__(self, input_ids, scores, **kwargs):
+            steps.append(len(steps))
+            return torch.zeros(input_ids.shape[0], dtype=torch.bool)
+
+    question = {"array": make_speech(1.0, seed=2), "sampling_rate": 16000}
+    events = stream_answer(model, processor, question, chunk_size=4, cancel=cancel, max_new_tokens=400,
+                           min_new_tokens=400, do_sample=False, stopping_criteria=[CountSteps()])
+    next(events)  # the answer has started; from now on nobody reads
+    cancel.set()
+    at_cancel = len(steps)
+    threads = [t for t in threading.enumerate() if t.name == "llama-omni-generate"]
+    for thread in threads:
+        thread.join(timeout=30)
+        assert not thread.is_alive()
+    assert len(steps) <= at_cancel + 2 < 400  # stopped at once, not after the 400 tokens
+    rest = list(events)
+    assert not any(event.has_audio for event in rest[1:])  # nothing was vocoded after the cancel
 
 
 def test_stream_answer_takes_audio_or_inputs_not_both(loaded):
