@@ -16,6 +16,13 @@ inside the estimator. Parameter names here equal the released `flow.pt` keys for
 encodings) are non-persistent buffers; the ODE's starting noise is an argument (the release draws
 `randn(1, 80, 15000)` once when it builds the flow and slices it).
 
+Streaming: the release re-runs the whole flow on all tokens so far for every streamed chunk and keeps the new frames.
+`Token2WavFlow.start_stream` / `stream_chunk` give the same frames computing only the new ones: every attention is
+static-chunk with all earlier chunks visible, the convolutions are causal and the encoder looks a fixed number of
+tokens ahead, so the frames before a chunk boundary never change once the tokens of their lookahead are in; their
+states (convolution contexts, attention keys and values, per Euler step and guidance half) are cached
+(`FlowStreamCache`, `FlowStreamState`).
+
 Hyperparameters come as the released yaml's `flow:` section, as a plain dict (hyperpyyaml tags dropped): see
 `Token2WavFlow`. Inference only: no dropout, no training losses.
 
@@ -204,8 +211,11 @@ class FlowStreamCache:
     `forward(..., cache)`; entries are keyed by the module.
 
     A call processes the positions `length ..` (everything after the cached ones): `begin(keep)` says how many of
-    them stay final (the next call starts after them), the modules' `forward` stage their new entries, `commit()`
-    stores them and advances `length` by `keep`. A call that fails before `commit()` leaves the cache as it was.
+    them stay final (the next call starts after them), the modules' `forward` add this call's entries, `commit()`
+    advances `length` by `keep`. Keys and values are written into buffers after the `length` cached positions (the
+    next call overwrites those past `length + keep`); full buffers grow by a quarter (at least), so that calls do not
+    copy the whole past each time. Convolution inputs are staged and stored by `commit()`. A call that fails before
+    `commit()` leaves the cache as it was.
 
     Args:
         dtype (`torch.dtype`, *optional*): storage dtype of the cached tensors (None: as computed); they are cast back
@@ -236,16 +246,15 @@ class FlowStreamCache:
         self.keep = 0
 
     def num_bytes(self) -> int:
-        """Bytes held by the cached tensors."""
+        """Bytes held by the cached tensors (the allocated key/value buffers, including their unused room)."""
         tensors = [t for entry in self._entries.values() for t in (entry if isinstance(entry, tuple) else (entry,))]
         return sum(t.numel() * t.element_size() for t in tensors)
 
-    def _own(self, tensor: torch.Tensor, whole: bool) -> torch.Tensor:
-        """A tensor to keep: cast to the storage dtype, or copied when it is a part of a larger computed tensor (so
-        that the rest can be freed)."""
+    def _own(self, tensor: torch.Tensor) -> torch.Tensor:
+        """A copy of a part of a computed tensor (so that the rest can be freed), in the storage dtype."""
         if self.dtype is not None and tensor.dtype != self.dtype:
             return tensor.to(self.dtype)
-        return tensor if whole else tensor.clone(memory_format=torch.contiguous_format)
+        return tensor.clone(memory_format=torch.contiguous_format)
 
     def conv_inputs(self, module: nn.Module, hidden_states: torch.Tensor, padding: int) -> torch.Tensor:
         """
@@ -259,26 +268,38 @@ class FlowStreamCache:
         else:
             inputs = torch.cat([past.to(hidden_states.dtype), hidden_states], dim=2)
         if self.keep > 0 and padding > 0:
-            self._staged[module] = self._own(inputs[:, :, self.keep : self.keep + padding], whole=False)
+            self._staged[module] = self._own(inputs[:, :, self.keep : self.keep + padding])
         return inputs
 
     def keys_values(
         self, module: nn.Module, key: torch.Tensor, value: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """
-        The keys and values `(batch_size, heads, length + time, head_dim)` of all positions up to the end of this
-        call: the cached ones followed by this call's `key`, `value` `(batch_size, heads, time, head_dim)`. Stages
-        those of the first `length + keep` positions.
+        The keys and values `(batch_size, length + time, channels)` of all positions up to the end of this call: the
+        cached ones followed by this call's `key`, `value` `(batch_size, time, channels)` (the projections, heads not
+        yet split), which are written into the cache's buffers after the `length` cached positions. Views of the
+        buffers when they keep the computation's dtype; otherwise the cached positions cast back, then this call's
+        own (unrounded) ones.
         """
-        past = self._entries.get(module)
-        if past is not None:
-            key = torch.cat([past[0].to(key.dtype), key], dim=2)
-            value = torch.cat([past[1].to(value.dtype), value], dim=2)
-        if self.keep > 0:
-            end = self.length + self.keep
-            whole = end == key.shape[2]
-            self._staged[module] = (self._own(key[:, :, :end], whole), self._own(value[:, :, :end], whole))
-        return key, value
+        batch_size, time, channels = key.shape
+        end = self.length + time
+        buffers = self._entries.get(module)
+        if buffers is None or buffers[0].shape[1] < end:
+            capacity = end if buffers is None else max(end, buffers[0].shape[1] * 5 // 4)
+            dtype = key.dtype if self.dtype is None else self.dtype
+            grown = tuple(key.new_empty(batch_size, capacity, channels, dtype=dtype) for _ in "kv")
+            if buffers is not None:
+                for new, old in zip(grown, buffers):
+                    new[:, : self.length] = old[:, : self.length]
+            buffers = self._entries[module] = grown
+        buffers[0][:, self.length : end] = key
+        buffers[1][:, self.length : end] = value
+        if buffers[0].dtype == key.dtype:
+            return buffers[0][:, :end], buffers[1][:, :end]
+        return (
+            torch.cat([buffers[0][:, : self.length].to(key.dtype), key], dim=1),
+            torch.cat([buffers[1][:, : self.length].to(value.dtype), value], dim=1),
+        )
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -407,10 +428,11 @@ class FlowRelPositionSelfAttention(nn.Module):
         batch_size, length, _ = hidden_states.shape
         shape = (batch_size, length, self.num_heads, self.head_dim)
         query = self.linear_q(hidden_states).view(shape)
-        key = self.linear_k(hidden_states).view(shape).transpose(1, 2)
-        value = self.linear_v(hidden_states).view(shape).transpose(1, 2)
+        key, value = self.linear_k(hidden_states), self.linear_v(hidden_states)
         if cache is not None:
             key, value = cache.keys_values(self, key, value)
+        keys_shape = (batch_size, key.shape[1], self.num_heads, self.head_dim)
+        key, value = key.view(keys_shape).transpose(1, 2), value.view(keys_shape).transpose(1, 2)
         pos = self.linear_pos(pos_emb).view(pos_emb.shape[0], -1, self.num_heads, self.head_dim).transpose(1, 2)
 
         content = torch.matmul((query + self.pos_bias_u).transpose(1, 2), key.transpose(-2, -1))
@@ -762,10 +784,11 @@ class EstimatorAttention(nn.Module):
         batch_size, length, _ = hidden_states.shape
         shape = (batch_size, length, self.num_heads, self.head_dim)
         query = self.to_q(hidden_states).view(shape).transpose(1, 2)
-        key = self.to_k(hidden_states).view(shape).transpose(1, 2)
-        value = self.to_v(hidden_states).view(shape).transpose(1, 2)
+        key, value = self.to_k(hidden_states), self.to_v(hidden_states)
         if cache is not None:
             key, value = cache.keys_values(self, key, value)
+        keys_shape = (batch_size, key.shape[1], self.num_heads, self.head_dim)
+        key, value = key.view(keys_shape).transpose(1, 2), value.view(keys_shape).transpose(1, 2)
         context = F.scaled_dot_product_attention(query, key, value, attn_mask=attention_bias)
         context = context.transpose(1, 2).reshape(batch_size, length, self.num_heads * self.head_dim)
         return self.to_out[0](context.to(query.dtype))
@@ -984,7 +1007,7 @@ class CausalConditionalCFM(nn.Module):
         spks: torch.Tensor,
         x0: torch.Tensor,
         n_timesteps: int = 10,
-        caches: list[FlowStreamCache] | None = None,
+        caches: list[FlowStreamCache | None] | None = None,
     ) -> torch.Tensor:
         """
         Args:
@@ -1041,13 +1064,16 @@ class FlowStreamState:
     with the flow that made it.
 
     Attributes:
+        tokens (`torch.LongTensor` of shape `(1, num_tokens)` or None): the last call's tokens.
         num_tokens (`int`): tokens of the last call (0 before the first).
         emitted_frames (`int`): mel frames returned so far; the next call returns the frames after these.
         cached_frames (`int`): leading mel frames whose encoder and estimator states are cached, so that a call
             computes only the frames after them; a multiple of `period`.
         computed_frames (`int`): mel frames the estimator has computed in all calls (`emitted_frames` when each call
             starts where the cache ends, as LLaMA-Omni2's schedule does at the released chunk sizes).
-        finished (`bool`): True after the `finalize=True` call.
+        finished (`bool`): True after the `finalize=True` call (see `finish`).
+        chunk_sizes (`tuple[int, int]`): the encoder's and the estimator's `static_chunk_size` when the stream
+            started (they must not change during it).
         period (`int` or None): `Token2WavFlow.stream_period` when the stream started.
         speaker (`torch.FloatTensor` of shape `(1, output_size)`): the projected speaker condition.
         noise, n_timesteps, temperature, cache_dtype: as given to `start_stream`.
@@ -1061,18 +1087,28 @@ class FlowStreamState:
         n_timesteps: int,
         temperature: float,
         cache_dtype: torch.dtype | None,
+        chunk_sizes: tuple[int, int],
         period: int | None,
     ):
         self.owner_id = id(owner)
         self.speaker, self.noise = speaker, noise
         self.n_timesteps, self.temperature, self.cache_dtype = n_timesteps, temperature, cache_dtype
-        self.period = period
+        self.chunk_sizes, self.period = chunk_sizes, period
         self.tokens: torch.Tensor | None = None
         self.emitted_frames = self.cached_frames = self.computed_frames = 0
         self.finished = False
-        self.token_cache = FlowStreamCache(cache_dtype)
-        self.frame_cache = FlowStreamCache(cache_dtype)
-        self.step_caches = [FlowStreamCache(cache_dtype) for _ in range(n_timesteps)]
+        self._new_caches()
+
+    def _new_caches(self) -> None:
+        self.token_cache = FlowStreamCache(self.cache_dtype)
+        self.frame_cache = FlowStreamCache(self.cache_dtype)
+        self.step_caches = [FlowStreamCache(self.cache_dtype) for _ in range(self.n_timesteps)]
+
+    def finish(self) -> None:
+        """Ends the stream (further `stream_chunk` calls raise) and frees the caches' memory; the `finalize=True`
+        call does it."""
+        self.finished = True
+        self._new_caches()
 
     @property
     def num_tokens(self) -> int:
@@ -1299,6 +1335,9 @@ class Token2WavFlow(nn.Module):
         mu = self.encode(tokens, finalize=finalize)
         return self.solve(mu, embedding, noise, n_timesteps=n_timesteps, temperature=temperature)
 
+    def _chunk_sizes(self) -> tuple[int, int]:
+        return self.encoder.static_chunk_size, self.decoder.estimator.static_chunk_size
+
     @property
     def stream_period(self) -> int | None:
         """
@@ -1354,7 +1393,8 @@ class Token2WavFlow(nn.Module):
             raise ValueError(f"cache_dtype must be a floating-point torch.dtype or None, got {cache_dtype!r}")
         speaker = self.speaker_condition(embedding)
         return FlowStreamState(
-            self, speaker, noise, int(n_timesteps), float(temperature), cache_dtype, self.stream_period
+            self, speaker, noise, int(n_timesteps), float(temperature), cache_dtype, self._chunk_sizes(),
+            self.stream_period,
         )
 
     @torch.inference_mode()
@@ -1382,17 +1422,18 @@ class Token2WavFlow(nn.Module):
 
         Raises:
             ValueError: for tokens not of shape `(1, T)` or outside `[0, vocab_size)`, tokens that do not extend the
-                previous call's, noise shorter than the frames, a state from another flow or another `stream_period`
-                (chunk sizes changed during the stream), or a finished stream.
+                previous call's, noise shorter than the frames, a state from another flow, chunk sizes changed during
+                the stream, or a finished stream.
         """
         self._check_tokens(tokens)
         if not isinstance(state, FlowStreamState) or state.owner_id != id(self):
             raise ValueError("state must be a FlowStreamState made by this flow's start_stream")
         if state.finished:
             raise ValueError("the stream was finalized: start a new one with start_stream")
-        if state.period != self.stream_period:
+        if state.chunk_sizes != self._chunk_sizes():
             raise ValueError(
-                f"the chunk sizes changed during the stream (stream_period {state.period} -> {self.stream_period})"
+                "the chunk sizes changed during the stream (encoder, estimator static_chunk_size: "
+                f"{state.chunk_sizes} -> {self._chunk_sizes()})"
             )
         tokens = tokens.to(device=self.input_embedding.weight.device, dtype=torch.long)
         seen = state.num_tokens
@@ -1407,22 +1448,27 @@ class Token2WavFlow(nn.Module):
         if frames <= emitted:
             mel = torch.zeros(1, self.output_size, 0, device=self.input_embedding.weight.device)
         else:
-            stride = self.encoder.up_layer.stride
-            cached = start
-            if not finalize and state.period is not None:
-                final = min((tokens.shape[1] - self.pre_lookahead_len) * stride, frames)
-                cached = max(start, final // state.period * state.period)
-            state.token_cache.begin((cached - start) // stride)
-            for cache in state.caches()[1:]:
-                cache.begin(cached - start)
-            mu = self._encode(tokens[:, start // stride :], finalize, state.token_cache, state.frame_cache)
+            stride, cached, caches = self.encoder.up_layer.stride, start, state.caches()
+            if state.period is None:  # nothing is ever final: recompute from the first frame, without caches
+                caches = [None] * len(caches)
+            else:
+                if not finalize:  # the frames before the last period boundary with its lookahead tokens are final
+                    final = min((tokens.shape[1] - self.pre_lookahead_len) * stride, frames)
+                    cached = max(start, final // state.period * state.period)
+                state.token_cache.begin((cached - start) // stride)
+                for cache in caches[1:]:
+                    cache.begin(cached - start)
+            token_cache, frame_cache, *step_caches = caches
+            mu = self._encode(tokens[:, start // stride :], finalize, token_cache, frame_cache)
             x0 = state.noise[:, :, start:frames].to(device=mu.device, dtype=mu.dtype) * state.temperature
-            mel = self.decoder(mu, state.speaker, x0, state.n_timesteps, state.step_caches)
+            mel = self.decoder(mu, state.speaker, x0, state.n_timesteps, step_caches)
             mel = mel[:, :, emitted - start :].float()
-            for cache in state.caches():
-                cache.commit()
+            if state.period is not None:
+                for cache in caches:
+                    cache.commit()
             state.cached_frames, state.emitted_frames = cached, frames
             state.computed_frames += frames - start
         state.tokens = tokens.clone()
-        state.finished = bool(finalize)
+        if finalize:
+            state.finish()
         return mel

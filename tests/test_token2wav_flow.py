@@ -2,7 +2,8 @@
 
 Properties only, on the shared tiny configuration (TINY_FLOW: the released layout, LLaMA-Omni2's static chunk sizes):
 mel lengths, the released parameter names, strict loading, determinism given the noise, the static-chunk property
-that streaming relies on, dtypes and input errors. Equivalence with the released code is checked elsewhere.
+that streaming relies on, dtypes and input errors; and the incremental streaming path (start_stream / stream_chunk)
+against the full recompute of every chunk. Equivalence with the released code is checked elsewhere.
 """
 
 from __future__ import annotations
@@ -14,7 +15,12 @@ import pytest
 import torch
 
 from modeling_llama_omni import modeling_token2wav_flow
-from modeling_llama_omni.modeling_token2wav_flow import Token2WavFlow, resolve_flow_config, static_chunk_mask
+from modeling_llama_omni.modeling_token2wav_flow import (
+    FlowStreamState,
+    Token2WavFlow,
+    resolve_flow_config,
+    static_chunk_mask,
+)
 
 TINY_FLOW = {
     "input_size": 16,
@@ -330,3 +336,169 @@ def test_released_size_builds_on_meta():
         released_size = Token2WavFlow(config)
     assert sum(param.numel() for param in released_size.parameters()) == 112_549_360  # as the released tree
     assert len(released_size.state_dict()) == 1121
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Incremental streaming: start_stream / stream_chunk against the release's full recompute of every chunk
+# ----------------------------------------------------------------------------------------------------------------------
+
+# LLaMA-Omni2's schedule: hops of 50 tokens with 3 lookahead tokens, then everything (3 chunks + a partial one)
+RELEASED_SCHEDULE = [(53, False), (103, False), (153, False), (180, True)]
+
+
+@pytest.fixture(scope="module")
+def long_inputs() -> dict:
+    gen = torch.Generator().manual_seed(4)
+    return {
+        "tokens": torch.randint(0, TINY_FLOW["vocab_size"], (1, 180), generator=gen),
+        "embedding": torch.randn(1, TINY_FLOW["spk_embed_dim"], generator=gen),
+        "noise": torch.randn(1, 80, 400, generator=gen),
+    }
+
+
+def stream(
+    flow: Token2WavFlow, inputs: dict, schedule: list, n_timesteps: int = 3, **kwargs
+) -> tuple[list, FlowStreamState]:
+    """Runs `schedule` ([(num_tokens, finalize)]) through one stream. Returns, per call, the streamed chunk, the same
+    frames from the full recompute (`inference` on all tokens so far) and the state's (cached, computed) frames after
+    the call; and the state."""
+    state = flow.start_stream(inputs["embedding"], inputs["noise"], n_timesteps=n_timesteps, **kwargs)
+    calls = []
+    for num_tokens, finalize in schedule:
+        tokens = inputs["tokens"][:, :num_tokens]
+        full = flow.inference(tokens, inputs["embedding"], inputs["noise"], finalize=finalize, n_timesteps=n_timesteps)
+        emitted = state.emitted_frames
+        chunk = flow.stream_chunk(tokens, state, finalize=finalize)
+        calls.append((chunk, full[:, :, emitted:], (state.cached_frames, state.computed_frames)))
+    return calls, state
+
+
+def test_stream_chunks_equal_the_full_recompute(flow, long_inputs):
+    assert flow.stream_period == 100  # lcm(50 tokens * 2, 100 frames)
+    calls, state = stream(flow, long_inputs, RELEASED_SCHEDULE)
+    assert [chunk.shape for chunk, _, _ in calls] == [(1, 80, 100)] * 3 + [(1, 80, 60)]
+    for chunk, full, _ in calls:
+        assert chunk.dtype == torch.float32 and chunk.is_inference()
+        torch.testing.assert_close(chunk, full, rtol=0, atol=1e-5)
+        assert full.abs().max() > 1.0
+    # every call starts where the cache ends: each frame is computed once
+    assert [progress for _, _, progress in calls] == [(100, 100), (200, 200), (300, 300), (300, 360)]
+    assert state.finished and state.emitted_frames == 360 and state.num_cache_bytes() == 0
+
+
+@pytest.mark.parametrize(
+    "schedule, progress",
+    [
+        # misaligned calls: each recomputes the frames after the last boundary that had its lookahead tokens
+        (
+            [(2, False), (20, False), (53, False), (80, False), (131, False), (131, False), (180, True)],
+            [(0, 0), (0, 34), (100, 134), (100, 188), (200, 344), (200, 344), (200, 504)],
+        ),
+        # calls that cross several chunks, and a one-shot stream
+        ([(153, False), (180, True)], [(300, 300), (300, 360)]),
+        ([(56, False), (180, True)], [(100, 106), (100, 366)]),
+        ([(180, True)], [(0, 360)]),
+    ],
+)
+def test_stream_any_schedule_is_exact(flow, long_inputs, schedule, progress):
+    calls, state = stream(flow, long_inputs, schedule)
+    for chunk, full, _ in calls:
+        assert chunk.shape == full.shape
+        torch.testing.assert_close(chunk, full, rtol=0, atol=1e-5)
+    assert [p for _, _, p in calls] == progress
+    assert state.emitted_frames == 360
+
+
+def test_stream_with_smaller_encoder_chunks_and_hops(long_inputs):
+    config = copy.deepcopy(TINY_FLOW)
+    config["encoder"].update(static_chunk_size=25, macaron_style=True)
+    small = perturbed_flow(config, seed=5)
+    assert small.stream_period == 100  # lcm(25 tokens * 2, 100 frames)
+    schedule = [(28, False), (53, False), (78, False), (103, False), (153, False), (180, True)]
+    calls, _ = stream(small, long_inputs, schedule)
+    for chunk, full, _ in calls:
+        torch.testing.assert_close(chunk, full, rtol=0, atol=1e-5)
+    assert [p for _, _, p in calls] == [(0, 50), (100, 150), (100, 200), (200, 300), (300, 400), (300, 460)]
+    small.encoder.static_chunk_size = 75
+    assert small.stream_period == 300  # lcm(150, 100)
+
+
+@pytest.mark.parametrize("change", ["encoder_full_attention", "estimator_full_attention", "two_level_estimator"])
+def test_stream_without_final_frames_recomputes_exactly(long_inputs, change):
+    config = copy.deepcopy(TINY_FLOW)
+    if change == "encoder_full_attention":
+        config["encoder"]["static_chunk_size"] = 0
+    elif change == "estimator_full_attention":
+        config["decoder"]["estimator"]["static_chunk_size"] = 0
+    else:  # stride-2 resampling between the levels sees the next frame
+        config["decoder"]["estimator"]["channels"] = [32, 32]
+    other = perturbed_flow(config, seed=6)
+    assert other.stream_period is None
+    calls, state = stream(other, long_inputs, RELEASED_SCHEDULE, n_timesteps=2)
+    for chunk, full, _ in calls:
+        torch.testing.assert_close(chunk, full, rtol=0, atol=1e-5)
+    assert [p for _, _, p in calls] == [(0, 100), (0, 300), (0, 600), (0, 960)]  # like the release
+
+
+def test_streams_have_their_own_state(flow, long_inputs):
+    other = {**long_inputs, "embedding": -long_inputs["embedding"], "noise": torch.roll(long_inputs["noise"], 7, 2)}
+    schedule = RELEASED_SCHEDULE
+    first = flow.start_stream(long_inputs["embedding"], long_inputs["noise"], n_timesteps=2)
+    second = flow.start_stream(other["embedding"], other["noise"], n_timesteps=2)
+    interleaved = {"first": [], "second": []}
+    for num_tokens, finalize in schedule:  # two streams at once, with different speakers, noise and tokens
+        interleaved["first"].append(flow.stream_chunk(long_inputs["tokens"][:, :num_tokens], first, finalize))
+        interleaved["second"].append(flow.stream_chunk(other["tokens"].flip(1)[:, :num_tokens], second, finalize))
+    again, _ = stream(flow, long_inputs, schedule, n_timesteps=2)  # a fresh state after a finished stream
+    for chunk, (alone, _, _) in zip(interleaved["first"], again):
+        assert torch.equal(chunk, alone)
+    second_full = flow.inference(other["tokens"].flip(1), other["embedding"], other["noise"], n_timesteps=2)
+    torch.testing.assert_close(torch.cat(interleaved["second"], dim=2), second_full, rtol=0, atol=1e-5)
+
+
+def test_stream_errors(flow, long_inputs):
+    tokens, embedding, noise = long_inputs["tokens"], long_inputs["embedding"], long_inputs["noise"]
+    state = flow.start_stream(embedding, noise, n_timesteps=2)
+    expected = flow.inference(tokens[:, :103], embedding, noise, finalize=False, n_timesteps=2)
+    first = flow.stream_chunk(tokens[:, :53], state)
+    changed = tokens[:, :103].clone()
+    changed[0, 10] = (changed[0, 10] + 1) % TINY_FLOW["vocab_size"]
+    for bad in (changed, tokens[:, :52]):
+        with pytest.raises(ValueError, match="all tokens so far"):
+            flow.stream_chunk(bad, state)
+    with pytest.raises(ValueError, match="made by this flow"):
+        flow.stream_chunk(tokens[:, :103], perturbed_flow().start_stream(embedding, noise))
+    short = flow.start_stream(embedding, noise[:, :, :150], n_timesteps=2)
+    flow.stream_chunk(tokens[:, :53], short)
+    with pytest.raises(ValueError, match="fewer than the 200 mel frames"):
+        flow.stream_chunk(tokens[:, :103], short)
+    # the failed calls left the state as it was
+    second = flow.stream_chunk(tokens[:, :103], state)
+    torch.testing.assert_close(torch.cat([first, second], dim=2), expected, rtol=0, atol=1e-5)
+    flow.decoder.estimator.static_chunk_size = 50
+    try:
+        with pytest.raises(ValueError, match="chunk sizes changed"):
+            flow.stream_chunk(tokens[:, :153], state)
+    finally:
+        flow.decoder.estimator.static_chunk_size = 100
+    flow.stream_chunk(tokens[:, :120], state, finalize=True)
+    with pytest.raises(ValueError, match="finalized"):
+        flow.stream_chunk(tokens[:, :153], state)
+    for bad_dtype in (torch.int8, "float16"):
+        with pytest.raises(ValueError, match="cache_dtype"):
+            flow.start_stream(embedding, noise, cache_dtype=bad_dtype)
+    with pytest.raises(ValueError, match=r"\(1, 8\)"):
+        flow.start_stream(embedding[:, :7], noise)
+    with pytest.raises(ValueError, match="n_timesteps"):
+        flow.start_stream(embedding, noise, n_timesteps=0)
+
+
+def test_stream_cache_dtype_halves_the_memory(flow, long_inputs):
+    schedule = RELEASED_SCHEDULE[:2]
+    exact, exact_state = stream(flow, long_inputs, schedule)
+    half, half_state = stream(flow, long_inputs, schedule, cache_dtype=torch.float16)
+    assert exact_state.num_cache_bytes() > 0
+    assert half_state.num_cache_bytes() * 2 == exact_state.num_cache_bytes()
+    for (chunk, full, _), (half_chunk, _, _) in zip(exact, half):
+        torch.testing.assert_close(half_chunk, full, rtol=0, atol=1e-2)
+    assert torch.equal(half[0][0], exact[0][0])  # the first chunk reads no cache
