@@ -63,27 +63,6 @@ HIFT_CODE_DEFAULTS: dict[str, Any] = {
     "f0_predictor": {"num_class": 1, "in_channels": 80, "cond_channels": 512},
 }
 
-# The `hift` section of CosyVoice2-0.5B's cosyvoice.yaml, the vocoder LLaMA-Omni2 loads (24 kHz, 480 samples per frame).
-COSYVOICE2_HIFT_CONFIG: dict[str, Any] = {
-    "in_channels": 80,
-    "base_channels": 512,
-    "nb_harmonics": 8,
-    "sampling_rate": 24000,
-    "nsf_alpha": 0.1,
-    "nsf_sigma": 0.003,
-    "nsf_voiced_threshold": 10,
-    "upsample_rates": [8, 5, 3],
-    "upsample_kernel_sizes": [16, 11, 7],
-    "istft_params": {"n_fft": 16, "hop_len": 4},
-    "resblock_kernel_sizes": [3, 7, 11],
-    "resblock_dilation_sizes": [[1, 3, 5], [1, 3, 5], [1, 3, 5]],
-    "source_resblock_kernel_sizes": [7, 7, 11],
-    "source_resblock_dilation_sizes": [[1, 3, 5], [1, 3, 5], [1, 3, 5]],
-    "lrelu_slope": 0.1,
-    "audio_limit": 0.99,
-    "f0_predictor": {"num_class": 1, "in_channels": 80, "cond_channels": 512},
-}
-
 _WEIGHT_NORM_SUFFIXES = {
     # suffix -> (folded key suffix, which half of the pair)
     ".weight_g": (".weight", "g"),
@@ -303,7 +282,7 @@ class Token2WavHiFT(nn.Module):
     """CosyVoice2's HiFT generator (mel -> 24 kHz waveform at the released size), inference only.
 
     Args:
-        hift_config: `HiFTGenerator` init kwargs under their released names (see `COSYVOICE2_HIFT_CONFIG` for the
+        hift_config: `HiFTGenerator` init kwargs under their released names (see `configuration_token2wav.COSYVOICE2_HIFT` for the
             released values), with `"f0_predictor"` a dict of `ConvRNNF0Predictor` kwargs. Missing keys take the
             released code's defaults (`HIFT_CODE_DEFAULTS`; note those are not the CosyVoice2 values).
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
@@ -17,6 +15,7 @@ from transformers import AutoModel, AutoModelForCausalLM, AutoProcessor
 from modeling_llama_omni import LlamaOmniForConditionalGeneration
 from modeling_llama_omni.remote_code import export_remote_code
 from processing import LlamaOmniProcessor
+from tests.clean_interpreter import run_clean
 from tests.tiny_components import make_speech
 from tests.tiny_models import tiny_model_and_processor, tiny_vocoder
 
@@ -24,16 +23,6 @@ from tests.tiny_models import tiny_model_and_processor, tiny_vocoder
 # the files in the model folder can provide the classes.
 REMOTE_SCRIPT = textwrap.dedent(
     """
-    import importlib.abc, json, sys
-    OURS = {"modeling_llama_omni", "processing", "trainers", "hub_cards", "tests"}
-
-    class BlockOurPackages(importlib.abc.MetaPathFinder):
-        def find_spec(self, name, path=None, target=None):
-            if name.split(".")[0] in OURS:
-                raise ModuleNotFoundError(f"{name} is blocked in this test")
-            return None
-
-    sys.meta_path.insert(0, BlockOurPackages())
     import torch
     from transformers import AutoModel, AutoModelForCausalLM, AutoProcessor
 
@@ -120,16 +109,7 @@ def test_auto_classes_with_the_package_imported(saved):
 def test_remote_code_in_a_clean_interpreter(saved, tmp_path):
     model, processor, folder, wav = saved
     out = tmp_path / "remote.pt"
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env.update(HF_HUB_OFFLINE="1", HF_MODULES_CACHE=str(tmp_path / "modules"))
-    result = subprocess.run(
-        [sys.executable, "-I", "-c", REMOTE_SCRIPT, str(folder), str(wav), str(out)],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = run_clean(REMOTE_SCRIPT, folder, wav, out, cwd=tmp_path, threads=None)
     assert result.returncode == 0, result.stderr[-3000:]
     info = json.loads(result.stdout.strip().splitlines()[-1])
     assert info["model"].startswith("transformers_modules.") and info["model"].endswith(

@@ -35,6 +35,7 @@ from hub_cards.licenses import llama_name_warning
 from hub_cards.rendering import human_size, split_front_matter
 from hub_cards.parts import GRADIO_SDK_VERSION, MODEL_PIPELINE_TAG
 from processing.instructs2s import BuildConfig, build_dataset
+from tests.clean_interpreter import BLOCK_OUR_PACKAGES
 from tests.test_instructs2s import KeywordVoice, PeakUnits
 from tests.tiny_components import make_speech
 from tests.tiny_models import tiny_model_and_processor, tiny_vocoder
@@ -64,20 +65,7 @@ LISTING_LINE = re.compile(r"^  +(\d+(?:\.\d+)? (?:B|kB|MB|GB))  (\S.*)$")
 
 # The card's snippets run here with our packages unimportable (even through the editable install's finder): only
 # the files of the dry-run folder can provide the classes (the approach of test_auto_and_remote_code.py).
-BLOCKER = textwrap.dedent(
-    """
-    import importlib.abc, json, sys
-    OURS = {"modeling_llama_omni", "processing", "trainers", "hub_cards", "tests"}
-
-    class BlockOurPackages(importlib.abc.MetaPathFinder):
-        def find_spec(self, name, path=None, target=None):
-            if name.split(".")[0] in OURS:
-                raise ModuleNotFoundError(f"{name} is blocked in this test")
-            return None
-
-    sys.meta_path.insert(0, BlockOurPackages())
-    """
-)
+BLOCKER = BLOCK_OUR_PACKAGES
 EPILOGUE = textwrap.dedent(
     """
     print("\\n" + json.dumps({

@@ -20,6 +20,7 @@ from modeling_llama_omni import (
     read_write_layout,
 )
 from modeling_llama_omni.modeling_llama_omni import vocoder_units, write_remote_code
+from tests.clean_interpreter import run_clean
 from tests.tiny_components import make_speech
 from tests.tiny_models import tiny_ar_config_kwargs, tiny_ar_model_and_processor, tiny_config, tiny_vocoder
 
@@ -505,16 +506,6 @@ def test_save_load_keeps_weights_ties_and_decoding(model_and_processor, tmp_path
 
 
 REMOTE_SCRIPT = """
-import importlib.abc, json, sys
-OURS = {"modeling_llama_omni", "processing", "trainers", "hub_cards", "tests"}
-
-class BlockOurPackages(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in OURS:
-            raise ModuleNotFoundError(f"{name} is blocked in this test")
-        return None
-
-sys.meta_path.insert(0, BlockOurPackages())
 import torch
 from transformers import AutoModel
 
@@ -528,18 +519,13 @@ print(json.dumps({"model": type(model).__module__, "decoder": type(model.speech_
 
 
 def test_an_omni2_folder_loads_with_remote_code_in_a_clean_interpreter(model_and_processor, tmp_path):
-    import subprocess
-    import sys
 
     model, _ = model_and_processor
     folder = tmp_path / "omni2"
     model.save_pretrained(folder, remote_code=True)
     hidden, tokens = _random_answer(model, 7, seed=4)
     torch.save({"hidden": hidden, "tokens": tokens}, tmp_path / "inputs.pt")
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env.update(HF_HUB_OFFLINE="1", HF_MODULES_CACHE=str(tmp_path / "modules"), OMP_NUM_THREADS="1")
-    result = subprocess.run([sys.executable, "-I", "-c", REMOTE_SCRIPT, str(folder), str(tmp_path / "inputs.pt")],
-                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    result = run_clean(REMOTE_SCRIPT, folder, tmp_path / "inputs.pt", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     info = json.loads(result.stdout.strip().splitlines()[-1])
     assert info["model"].startswith("transformers_modules.") and info["decoder"].startswith("transformers_modules.")

@@ -10,9 +10,6 @@ import contextlib
 import io
 import json
 import logging
-import os
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
@@ -24,6 +21,7 @@ from transformers.utils import logging as hf_logging
 
 from inference.chat import chat_main
 from modeling_llama_omni import LlamaOmniForConditionalGeneration
+from tests.clean_interpreter import run_clean
 from tests.tiny_components import make_speech
 from tests.tiny_models import tiny_ar_model_and_processor, tiny_model_and_processor, tiny_vocoder
 
@@ -212,16 +210,6 @@ def test_a_folder_without_vocoder_answers_text_and_refuses_audio_clearly(ar_fold
 
 REMOTE_SCRIPT = textwrap.dedent(
     """
-    import importlib.abc, json, sys
-    OURS = {"modeling_llama_omni", "processing", "inference", "offline_assets", "trainers", "hub_cards", "tests"}
-
-    class BlockOurPackages(importlib.abc.MetaPathFinder):
-        def find_spec(self, name, path=None, target=None):
-            if name.split(".")[0] in OURS:
-                raise ModuleNotFoundError(f"{name} is blocked in this test")
-            return None
-
-    sys.meta_path.insert(0, BlockOurPackages())
     import torch
     from transformers import pipeline
 
@@ -247,12 +235,7 @@ def test_pipeline_through_remote_code_in_a_clean_interpreter(tmp_path, question)
         save_folder(tmp_path / "omni2-ar", *tiny_ar_model_and_processor(), remote_code=True),
     ]
     out = tmp_path / "remote.pt"
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env.update(HF_HUB_OFFLINE="1", HF_MODULES_CACHE=str(tmp_path / "modules"), OMP_NUM_THREADS="1")
-    result = subprocess.run(
-        [sys.executable, "-I", "-c", REMOTE_SCRIPT, str(question), str(out), *map(str, folders)],
-        input=json.dumps(GREEDY), cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+    result = run_clean(REMOTE_SCRIPT, question, out, *folders, cwd=tmp_path, input=json.dumps(GREEDY), timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads(result.stdout.strip().splitlines()[-1]) == {"ours_importable": []}
     remote = torch.load(out, weights_only=True)

@@ -6,9 +6,6 @@ ONNX model, save/load and remote code, and a converted tiny LLaMA-Omni2 folder t
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -24,6 +21,7 @@ from modeling_llama_omni.convert_cosyvoice2 import (
     load_cosyvoice_yaml,
     speaker_embedding_from_wav,
 )
+from tests.clean_interpreter import run_clean
 from tests.token2wav_reference import (
     TINY_FLOW,
     TINY_HIFT,
@@ -312,16 +310,6 @@ def test_the_saved_folder_loads_the_same_weights(release):
 
 
 REMOTE_SCRIPT = """
-import importlib.abc, sys
-OURS = {"modeling_llama_omni", "processing", "offline_assets", "inference", "tests"}
-
-class BlockOurPackages(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in OURS:
-            raise ModuleNotFoundError(f"{name} is blocked in this test")
-        return None
-
-sys.meta_path.insert(0, BlockOurPackages())
 import torch
 from transformers import AutoModel
 
@@ -335,10 +323,7 @@ print(type(model).__module__.split(".")[0], type(model).__name__, model.config.s
 
 def test_the_folder_loads_with_remote_code_in_a_clean_interpreter(release, tmp_path):
     """Where this package cannot be imported: the folder's own code files."""
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env.update(HF_HUB_OFFLINE="1", HF_MODULES_CACHE=str(tmp_path / "modules"), OMP_NUM_THREADS="1")
-    result = subprocess.run([sys.executable, "-I", "-c", REMOTE_SCRIPT, str(release["out"])], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=300)
+    result = run_clean(REMOTE_SCRIPT, release["out"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.split()[-5:] == [
         "transformers_modules", "LlamaOmni2Token2Wav", "24000", str(50 * 960 - 3840), str(10 * 960 + 3840)

@@ -22,55 +22,7 @@ from modeling_llama_omni.modeling_token2wav_flow import (
     static_chunk_mask,
 )
 
-TINY_FLOW = {
-    "input_size": 16,
-    "output_size": 80,
-    "spk_embed_dim": 8,
-    "vocab_size": 40,
-    "input_frame_rate": 25,
-    "token_mel_ratio": 2,
-    "pre_lookahead_len": 3,
-    "encoder": {
-        "output_size": 16,
-        "attention_heads": 2,
-        "linear_units": 32,
-        "num_blocks": 2,
-        "normalize_before": True,
-        "input_layer": "linear",
-        "pos_enc_layer_type": "rel_pos_espnet",
-        "selfattention_layer_type": "rel_selfattn",
-        "input_size": 16,
-        "use_cnn_module": False,
-        "macaron_style": False,
-        "static_chunk_size": 50,
-    },
-    "decoder": {
-        "in_channels": 240,
-        "n_spks": 1,
-        "spk_emb_dim": 80,
-        "cfm_params": {
-            "sigma_min": 1e-06,
-            "solver": "euler",
-            "t_scheduler": "cosine",
-            "training_cfg_rate": 0.2,
-            "inference_cfg_rate": 0.7,
-            "reg_loss_type": "l1",
-        },
-        "estimator": {
-            "in_channels": 320,
-            "out_channels": 80,
-            "causal": True,
-            "channels": [32],
-            "dropout": 0.0,
-            "attention_head_dim": 8,
-            "n_blocks": 1,
-            "num_mid_blocks": 1,
-            "num_heads": 2,
-            "act_fn": "gelu",
-            "static_chunk_size": 100,
-        },
-    },
-}
+from tests.token2wav_reference import TINY_FLOW  # noqa: E402 - the tiny configuration of every token2wav test
 
 # Names and shapes of the released module tree (CausalMaskedDiffWithXvec built from TINY_FLOW with LLaMA-Omni2's
 # vendored CosyVoice, Matcha-TTS 0.0.7.2 and diffusers 0.29.0), i.e. keys of a flow.pt for this configuration.

@@ -17,32 +17,15 @@ import torch
 from torch import nn
 
 from modeling_llama_omni import modeling_token2wav_hift
+from modeling_llama_omni.configuration_token2wav import COSYVOICE2_HIFT
 from modeling_llama_omni.modeling_token2wav_hift import (
-    COSYVOICE2_HIFT_CONFIG,
     Token2WavHiFT,
     fold_weight_norm,
     resolve_hift_config,
 )
 
-TINY_HIFT = {
-    "in_channels": 80,
-    "base_channels": 16,
-    "nb_harmonics": 2,
-    "sampling_rate": 24000,
-    "nsf_alpha": 0.1,
-    "nsf_sigma": 0.003,
-    "nsf_voiced_threshold": 10,
-    "upsample_rates": [8, 5, 3],
-    "upsample_kernel_sizes": [16, 11, 7],
-    "istft_params": {"n_fft": 16, "hop_len": 4},
-    "resblock_kernel_sizes": [3, 7, 11],
-    "resblock_dilation_sizes": [[1, 3, 5], [1, 3, 5], [1, 3, 5]],
-    "source_resblock_kernel_sizes": [7, 7, 11],
-    "source_resblock_dilation_sizes": [[1, 3, 5], [1, 3, 5], [1, 3, 5]],
-    "lrelu_slope": 0.1,
-    "audio_limit": 0.99,
-    "f0_predictor": {"num_class": 1, "in_channels": 80, "cond_channels": 16},
-}
+from tests.token2wav_reference import TINY_HIFT  # noqa: E402 - the tiny configuration of every token2wav test
+
 FRAMES = 23
 
 
@@ -82,7 +65,7 @@ def test_lengths_and_rates(vocoder, mel):
 
 
 def test_release_size_hop_length_without_building():
-    config = resolve_hift_config(COSYVOICE2_HIFT_CONFIG)
+    config = resolve_hift_config(COSYVOICE2_HIFT)
     assert int(np.prod(config["upsample_rates"])) * config["istft_params"]["hop_len"] == 480
     assert config["sampling_rate"] == 24000
 
