@@ -5,8 +5,9 @@
 #   flite      offline TTS voices
 #   alsa-utils recorded speech clips (/usr/share/sounds/alsa) for the quality benchmark
 #   chromium   the browser of the Space's browser test (driven by Playwright, headless)
+#   fonts-noto-color-emoji  the Space's emoji in that browser (its screenshots: python -m space.screenshots)
 set -euo pipefail
-PACKAGES=(ffmpeg espeak-ng flite alsa-utils chromium)
+PACKAGES=(ffmpeg espeak-ng flite alsa-utils chromium fonts-noto-color-emoji)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

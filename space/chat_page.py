@@ -1,7 +1,7 @@
 # Copyright 2026 The llama-omni-hf authors. Licensed under the Apache License, Version 2.0.
 """The Space's page and its API, on top of `inference.Responder`: a recorded (or uploaded) question streams its
-answer's text into the chat and its audio chunks into an autoplaying player; `/answer` answers an audio file in one
-call for scripts."""
+answer's text into the chat and its audio chunks into an autoplaying player; the hands-free tab (`hands_free.py`)
+lets the visitor just talk; `/answer` answers an audio file in one call for scripts."""
 
 from __future__ import annotations
 
@@ -17,15 +17,23 @@ import gradio as gr
 from inference import Conversation, GenerationSettings, Responder, Timeline, Turn, wav_bytes
 from inference.conversation import DEFAULT_MAX_HISTORY_TURNS, MAX_CHUNK_SIZE, MAX_NEW_TOKENS_LIMIT, MAX_TEMPERATURE
 
-from .chat_view import MSG_FAILED, PageTurn, UnusableAudioError, chat_messages, load_question, ttfa_summary
+from .chat_view import (
+    MIN_TEXT_UPDATE_INTERVAL,
+    MSG_FAILED,
+    PageTurn,
+    UnusableAudioError,
+    chat_messages,
+    load_question,
+    ttfa_summary,
+)
 from .example_questions import ensure_examples
+from .hands_free import HandsFreePanel
 
 
 logger = logging.getLogger(__name__)
 
 CONCURRENCY_ID = "llama-omni-model"
 DEFAULT_CONCURRENCY_LIMIT = 2  # answers generated at the same time; more visitors wait in the queue
-MIN_TEXT_UPDATE_INTERVAL = 0.04  # seconds: text-only updates closer together than this are merged
 
 
 def api_stats(timeline: Timeline) -> dict[str, Any]:
@@ -54,11 +62,13 @@ def build_demo(
         responder: answers the questions (one for every visitor; each visitor has their own `Conversation`).
         model_name: shown in the footer.
         settings: the initial values of the settings (and `min_new_tokens`, which the page does not show).
-        concurrency_limit: how many answers (page and API together) are generated at the same time.
+        concurrency_limit: how many answers (page and API together) are generated at the same time, and how many
+            visitors may be in hands-free mode at the same time (their answers run in their own sessions).
         max_history_turns: earlier question/answer pairs the model sees.
 
     Returns:
-        The `gr.Blocks` (not launched); its `responder` attribute is `responder`.
+        The `gr.Blocks` (not launched); its `responder` attribute is `responder`, its `hands_free` attribute the
+        hands-free tab's `HandsFreePanel`.
     """
     settings = settings or GenerationSettings()
     min_new_tokens = settings.min_new_tokens
@@ -152,65 +162,79 @@ def build_demo(
         gr.Markdown(
             "# 🦙🎧 LLaMA-Omni\n"
             "Ask a question out loud: the answer is written and spoken **while it is being generated**. "
-            "Record with the microphone (or upload a file, up to 30 s); the spoken answer plays by itself."
+            "Record with the microphone (or upload a file, up to 30 s), or go **hands-free** and just talk; "
+            "the spoken answer plays by itself."
         )
         conversation_state = gr.State(None)  # each visitor's `Conversation`, made on their first question
-        with gr.Row():
-            with gr.Column(scale=3):
-                # Plain text: spoken answers carry no markdown, and a half-written answer must not re-render.
-                chatbot = gr.Chatbot(
-                    label="Conversation",
-                    height=460,
-                    elem_id="chat",
-                    buttons=["copy"],
-                    feedback_options=None,
-                    render_markdown=False,
-                )
-                answer_audio = gr.Audio(
-                    label="Spoken answer",
-                    streaming=True,
-                    autoplay=True,
-                    interactive=False,
-                    elem_id="answer-audio",
-                )
-                ttfa_md = gr.Markdown(ttfa_summary(None, has_audio), elem_id="ttfa")
-            with gr.Column(scale=2):
-                question_audio = gr.Audio(
-                    sources=["microphone", "upload"],
-                    type="filepath",
-                    label="Your question (record, or upload up to 30 s)",
-                    elem_id="question-audio",
-                    waveform_options=gr.WaveformOptions(sample_rate=16000),
-                )
+        with gr.Tabs(elem_id="modes"):
+            with gr.Tab("🎙️ Record, then answer", id="record", elem_id="record-tab"):
                 with gr.Row():
-                    stop_button = gr.Button("⏹ Stop", variant="stop", elem_id="stop")
-                    clear_button = gr.Button("🗑 New conversation", elem_id="clear")
-                example_set = (
-                    gr.Examples(
-                        examples=[[path] for path, _ in examples],
-                        inputs=[question_audio],
-                        label="Example questions (click one to ask it)",
-                        example_labels=[text for _, text in examples],
-                    )
-                    if examples
-                    else None
+                    with gr.Column(scale=3):
+                        # Plain text: spoken answers carry no markdown, and a half-written answer must not re-render.
+                        chatbot = gr.Chatbot(
+                            label="Conversation",
+                            height=460,
+                            elem_id="chat",
+                            buttons=["copy"],
+                            feedback_options=None,
+                            render_markdown=False,
+                        )
+                        answer_audio = gr.Audio(
+                            label="Spoken answer",
+                            streaming=True,
+                            autoplay=True,
+                            interactive=False,
+                            elem_id="answer-audio",
+                        )
+                        ttfa_md = gr.Markdown(ttfa_summary(None, has_audio), elem_id="ttfa")
+                    with gr.Column(scale=2):
+                        question_audio = gr.Audio(
+                            sources=["microphone", "upload"],
+                            type="filepath",
+                            label="Your question (record, or upload up to 30 s)",
+                            elem_id="question-audio",
+                            waveform_options=gr.WaveformOptions(sample_rate=16000),
+                        )
+                        with gr.Row():
+                            stop_button = gr.Button("⏹ Stop", variant="stop", elem_id="stop")
+                            clear_button = gr.Button("🗑 New conversation", elem_id="clear")
+                        example_set = (
+                            gr.Examples(
+                                examples=[[path] for path, _ in examples],
+                                inputs=[question_audio],
+                                label="Example questions (click one to ask it)",
+                                example_labels=[text for _, text in examples],
+                            )
+                            if examples
+                            else None
+                        )
+            with gr.Tab("🗣️ Hands-free", id="hands-free", elem_id="hands-free-tab"):
+                hands_free = HandsFreePanel(
+                    responder,
+                    min_new_tokens=min_new_tokens,
+                    max_history_turns=max_history_turns,
+                    concurrency_limit=concurrency_limit,
                 )
-                with gr.Accordion("Settings", open=False):
-                    chunk_slider = gr.Slider(
-                        1,
-                        MAX_CHUNK_SIZE,
-                        value=settings.chunk_size,
-                        step=1,
-                        label="Chunk size Ω (speech units per audio chunk)",
-                        info="Smaller: the first audio comes sooner; larger: fewer, longer chunks.",
-                    )
-                    greedy_box = gr.Checkbox(value=settings.greedy, label="Greedy decoding (no sampling)")
-                    temperature_slider = gr.Slider(
-                        0.0, MAX_TEMPERATURE, value=settings.temperature, step=0.05, label="Temperature (when sampling)"
-                    )
-                    max_tokens_slider = gr.Slider(
-                        1, MAX_NEW_TOKENS_LIMIT, value=settings.max_new_tokens, step=1, label="Max new tokens"
-                    )
+        with gr.Accordion("Settings (both modes)", open=False, elem_id="settings"):
+            with gr.Row():
+                chunk_slider = gr.Slider(
+                    1,
+                    MAX_CHUNK_SIZE,
+                    value=settings.chunk_size,
+                    step=1,
+                    label="Chunk size Ω (speech units per audio chunk)",
+                    info="Smaller: the first audio comes sooner; larger: fewer, longer chunks.",
+                    elem_id="chunk-size",
+                )
+                greedy_box = gr.Checkbox(value=settings.greedy, label="Greedy decoding (no sampling)", elem_id="greedy")
+                temperature_slider = gr.Slider(
+                    0.0, MAX_TEMPERATURE, value=settings.temperature, step=0.05, label="Temperature (when sampling)",
+                    elem_id="temperature",
+                )
+                max_tokens_slider = gr.Slider(
+                    1, MAX_NEW_TOKENS_LIMIT, value=settings.max_new_tokens, step=1, label="Max new tokens",
+                    elem_id="max-new-tokens",
+                )
         gr.Markdown(f"<small>Model: {model_name or 'LLaMA-Omni'} · {device}</small>", elem_id="model-info")
 
         # The non-streaming API (for scripts and tests), on hidden components.
@@ -246,6 +270,7 @@ def build_demo(
                 clear, None, [chatbot, answer_audio, conversation_state, ttfa_md, question_audio], cancels=chat_events,
                 api_visibility="private", queue=False,
             )
+        hands_free.connect(demo, [chunk_slider, greedy_box, temperature_slider, max_tokens_slider])
         api_button.click(
             answer_api,
             [api_audio, api_chunk, api_greedy, api_temperature, api_max_tokens],
@@ -254,6 +279,7 @@ def build_demo(
             **model_event,
         )
     demo.responder = responder  # for tests and scripts that start the app in-process
+    demo.hands_free = hands_free
     return demo
 
 

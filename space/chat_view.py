@@ -31,6 +31,17 @@ MSG_UNREADABLE = (
 )
 MSG_FAILED = "😵 Sorry, something went wrong while answering. Please try again."
 
+# The hands-free mode's status line.
+MSG_HANDS_FREE_IDLE = (
+    "🎙️ Press **Record** once, then just talk: I answer when you pause, and I stop when you speak over me."
+)
+MSG_HANDS_FREE_LISTENING = "🟢 Listening… (just talk)"
+MSG_HANDS_FREE_HEARING = "🗣️ Hearing you… (I answer when you pause)"
+MSG_HANDS_FREE_ANSWERING = "💬 Answering… (speak to interrupt me)"
+MSG_HANDS_FREE_OFF = "⏸ The microphone is off: press **Record** to talk again."
+
+MIN_TEXT_UPDATE_INTERVAL = 0.04  # seconds: text-only updates of the chat closer together than this are merged
+
 
 class UnusableAudioError(ValueError):
     """The question's audio cannot be used; `str(error)` is a friendly message meant for the visitor."""
@@ -45,10 +56,14 @@ class PageTurn(Turn):
     Args:
         audio_path: the question's audio file (shown in the chat), if any.
         decoded: whether the question's audio could be used (it stays True after the audio is forgotten).
+        interrupted: whether the visitor spoke over the answer (or pressed Stop) and so cut it short.
+        spoken_s: for a spoken turn of the hands-free mode (no file), how long the visitor spoke.
     """
 
     audio_path: str | None = None
     decoded: bool = False
+    interrupted: bool = False
+    spoken_s: float | None = None
 
 
 def friendly_audio_error(error: Exception, max_seconds: float) -> str:
@@ -84,21 +99,28 @@ def load_question(responder: Responder, audio_path: str | os.PathLike | None) ->
 
 
 def format_timing(turn: Turn) -> str:
-    """The timing line under an answer: its TTFA, and its total time once it is complete."""
+    """The timing line under an answer: its TTFA, its total time once it is complete, and whether it was
+    interrupted."""
     parts = []
     if turn.ttfa_s is not None:
         parts.append(f"first audio after {turn.ttfa_s:.2f} s")
     if turn.total_s is not None:
         parts.append(f"answered in {turn.total_s:.2f} s")
-    return "⏱ " + " · ".join(parts) if parts else ""
+    line = "⏱ " + " · ".join(parts) if parts else ""
+    if getattr(turn, "interrupted", False):
+        line = f"{line} · ✋ interrupted" if line else "✋ interrupted"
+    return line
 
 
 def chat_messages(turns: Sequence[PageTurn]) -> list[dict[str, Any]]:
-    """The chat view of a conversation's turns (user: their recording; assistant: the answer and its timing)."""
+    """The chat view of a conversation's turns (user: their recording, or how long they spoke; assistant: the answer
+    and its timing)."""
     messages: list[dict[str, Any]] = []
     for turn in turns:
         if turn.decoded and turn.audio_path and os.path.isfile(turn.audio_path):
             messages.append({"role": "user", "content": {"path": turn.audio_path}})
+        elif turn.spoken_s is not None:
+            messages.append({"role": "user", "content": f"🗣️ (you spoke for {turn.spoken_s:.1f} s)"})
         else:  # nothing playable to show (and an unreadable file must not reach the chat's audio player)
             messages.append({"role": "user", "content": "🎙️ (your recording)" if turn.audio_path else "🎙️ (no audio)"})
         if turn.error is not None:
@@ -127,8 +149,14 @@ def ttfa_summary(turn: Turn | None, has_audio: bool = True) -> str:
 
 
 __all__ = [
+    "MIN_TEXT_UPDATE_INTERVAL",
     "MSG_EMPTY",
     "MSG_FAILED",
+    "MSG_HANDS_FREE_ANSWERING",
+    "MSG_HANDS_FREE_HEARING",
+    "MSG_HANDS_FREE_IDLE",
+    "MSG_HANDS_FREE_LISTENING",
+    "MSG_HANDS_FREE_OFF",
     "MSG_NO_AUDIO",
     "MSG_SILENT",
     "MSG_TOO_LONG",
