@@ -16,6 +16,7 @@ second of speech). Reported, each with the load average (other processes slow it
   the 53rd token to the first audio);
 - streamed with `incremental=True` (each chunk computes only its new frames, with caches): the same figures, and the
   difference from the released schedule's audio;
+- streamed incremental with 5 Euler steps, and a profile (encoder / estimator / HiFT) of the one-shot;
 - memory: the parameters' size and the process's peak resident memory.
 
 Results go to `benchmarks/results/token2wav.json`.
@@ -155,6 +156,22 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"streamed (incremental): RTF {fast['rtf']}, first audio after {fast['first_audio_after_tokens']} "
               f"tokens + {fast['first_chunk_compute_s']} s; chunks {[c['compute_s'] for c in fast['chunks']]}; "
               f"max |diff| vs released schedule {fast['max_abs_diff_vs_released_schedule']:.2e}")
+        if not args.quick:  # the trade-off that reaches real time on this CPU (not the release's setting)
+            model.config.n_timesteps = 5
+            five, _ = streamed(model, tokens, incremental=True)
+            model.config.n_timesteps = 10
+            results["streamed_incremental_5_ode_steps"] = five
+            print(f"streamed (incremental, 5 ODE steps): RTF {five['rtf']}, first chunk {five['first_chunk_compute_s']} s")
+    # where the time goes: the flow's encoder vs its 10 guided estimator steps, and HiFT (one-shot, 5 s)
+    with torch.inference_mode():
+        part = tokens[:, : 5 * TOKENS_PER_SECOND]
+        start = time.perf_counter()
+        mu = model.flow.encode(part)
+        encoder_s = time.perf_counter() - start
+    shot = one_shot(model, part)
+    results["profile_one_shot_5s"] = {"encoder_s": round(encoder_s, 3),
+                                      "estimator_s": round(shot["flow_s"] - encoder_s, 3), "hift_s": shot["hift_s"]}
+    print(f"profile (5 s one-shot): {results['profile_one_shot_5s']}, mel {tuple(mu.shape)}")
     results["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     results["machine"]["load_average_1min_end"] = round(os.getloadavg()[0], 2)
     print(f"peak resident memory: {results['peak_rss_mb']} MB")
