@@ -421,3 +421,18 @@ def test_the_space_serves_a_converted_omni2_folder(omni2_folder, tmp_path):
     waveform, rate = sf.read(wav_path, dtype="float32")
     assert text.strip() and rate == 24000 and waveform.size >= 960 and np.isfinite(waveform).all()
     assert stats["audio_seconds"] == pytest.approx(waveform.size / rate, abs=1e-3)
+
+
+def test_a_loaded_folder_keeps_its_own_noise_and_speakers(tmp_path):
+    """`from_pretrained` must not redraw the stored ODE noise from `noise_seed` (nor touch the speakers)."""
+    config = LlamaOmni2Token2WavConfig(flow_config=TINY_FLOW, hift_config=TINY_HIFT, noise_frames=300, speakers=["a"])
+    model = LlamaOmni2Token2Wav(config).eval()
+    fresh = model.flow_noise.clone()
+    assert torch.equal(fresh, LlamaOmni2Token2Wav(config).flow_noise)  # drawn from noise_seed
+    with torch.no_grad():
+        model.flow_noise.normal_(5.0, 1.0)
+        model.speaker_embeddings.fill_(3.0)
+    model.save_pretrained(tmp_path)
+    loaded = LlamaOmni2Token2Wav.from_pretrained(tmp_path)
+    assert torch.equal(loaded.flow_noise, model.flow_noise) and not torch.equal(loaded.flow_noise, fresh)
+    assert torch.equal(loaded.speaker_embeddings, model.speaker_embeddings)
