@@ -128,12 +128,17 @@ def open_hands_free(page: Any, url: str, max_new_tokens: int | None = None) -> N
         page.click("#settings button")  # the accordion
         box = page.locator("#max-new-tokens input[type=number]")
         box.wait_for(state="visible")
-        box.fill(str(max_new_tokens))
-        box.press("Enter")
-        page.wait_for_function(
-            f"() => document.querySelector('#max-new-tokens input[type=range]').value === '{max_new_tokens}'",
-            timeout=10_000,
-        )
+        settled = f"() => document.querySelector('#max-new-tokens input[type=range]').value === '{max_new_tokens}'"
+        for attempt in range(3):  # a page still hydrating (a loaded machine) can drop the first edit
+            box.fill(str(max_new_tokens))
+            box.press("Enter")
+            box.press("Tab")  # the number box also commits on blur
+            try:
+                page.wait_for_function(settled, timeout=10_000)
+                break
+            except Exception:  # noqa: BLE001 - playwright's TimeoutError: try again, the last time raise
+                if attempt == 2:
+                    raise
         page.click("#settings button")  # closed again
 
 

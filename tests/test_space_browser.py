@@ -389,7 +389,8 @@ def test_hands_free_stop_and_new_conversation(hands_free_space, playwright, tmp_
 
         page.click("#handsfree-clear")
         wait_until(lambda: first_visitor.closed and first_visitor not in demo.hands_free.visitors, timeout=10)
-        assert page.locator('#handsfree-chat [data-testid="bot"]').count() == 0
+        wait_for(page, """() => document.querySelectorAll('#handsfree-chat [data-testid="bot"]').length === 0""",
+                 10, "the conversation cleared on the page")
         # the microphone goes on: the second question is the first turn of a new conversation
         wait_for(page, """() => { const a = document.querySelectorAll('#handsfree-chat [data-testid="bot"]');
                                   return a.length === 1 && a[0].innerText.replace('…', '').trim().length > 0; }""",
