@@ -373,11 +373,12 @@ def convert_cosyvoice2(
     return model
 
 
-def check_token2wav_folder(token2wav_dir: str | os.PathLike) -> None:
+def check_token2wav_folder(token2wav_dir: str | os.PathLike, unit_vocab_size: int | None = None) -> None:
     """
     Raises:
         ValueError: unless `token2wav_dir` holds a converted [`LlamaOmni2Token2Wav`] (says so for a raw CosyVoice2
-            folder, which must be converted first).
+            folder, which must be converted first) whose speech vocabulary is `unit_vocab_size` (when given: the
+            LLaMA-Omni2 model's number of speech tokens).
     """
     import json
 
@@ -387,9 +388,16 @@ def check_token2wav_folder(token2wav_dir: str | os.PathLike) -> None:
         hint = " (it is a raw CosyVoice2 folder: run `llama-omni convert-cosyvoice2` on it first)" if raw else ""
         raise ValueError(f"{token2wav_dir} is not a converted token-to-waveform folder{hint}")
     with open(config_path, encoding="utf-8") as f:
-        model_type = json.load(f).get("model_type")
+        config = json.load(f)
+    model_type = config.get("model_type")
     if model_type != LlamaOmni2Token2WavConfig.model_type:
         raise ValueError(f"{token2wav_dir} holds a {model_type!r} model, not a {LlamaOmni2Token2WavConfig.model_type!r}")
+    vocab = (config.get("flow_config") or {}).get("vocab_size")
+    if unit_vocab_size is not None and vocab is not None and int(vocab) != int(unit_vocab_size):
+        raise ValueError(
+            f"{token2wav_dir} speaks {vocab} speech tokens, but the LLaMA-Omni2 model writes {unit_vocab_size}: "
+            "they must be the same tokenizer's"
+        )
 
 
 def attach_token2wav(token2wav_dir: str | os.PathLike, model_dir: str | os.PathLike, overwrite: bool = False) -> str:

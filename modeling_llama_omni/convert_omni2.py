@@ -396,7 +396,8 @@ def convert_omni2_checkpoint(
     if cosyvoice2 is not None:
         from .convert_cosyvoice2 import attach_token2wav, check_token2wav_folder
 
-        check_token2wav_folder(cosyvoice2)  # fails before the (long) conversion
+        units = load_omni2_source_config(checkpoint_dir).get("unit_vocab_size")
+        check_token2wav_folder(cosyvoice2, units)  # fails before the (long) conversion
     config = convert_checkpoint(
         omni2_layout(checkpoint_dir),
         checkpoint_dir,

@@ -383,6 +383,18 @@ def omni2_folder(tmp_path_factory):
     return out
 
 
+def test_convert_omni2_refuses_a_vocoder_of_another_speech_vocabulary(release, tmp_path):
+    from modeling_llama_omni.convert_omni2 import convert_omni2_checkpoint
+    from tests.test_omni2 import Omni2Source
+
+    source = Omni2Source(tmp_path, tts_tokenizer=True)  # 20 speech tokens; the release fixture's vocoder speaks 40
+    with pytest.raises(ValueError, match="speaks 40 speech tokens, but the LLaMA-Omni2 model writes 20"):
+        convert_omni2_checkpoint(source.dir, tmp_path / "out", cosyvoice2=release["out"])
+    with pytest.raises(ValueError, match="raw CosyVoice2 folder"):
+        convert_omni2_checkpoint(source.dir, tmp_path / "out", cosyvoice2=release["source"])
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_converted_omni2_folder_speaks_through_stream_and_generate(omni2_folder):
     from transformers import AutoProcessor
 
