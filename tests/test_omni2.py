@@ -27,12 +27,7 @@ from tests.tiny_models import tiny_ar_config_kwargs, tiny_ar_model_and_processor
 UNIT_VOCAB = 20
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

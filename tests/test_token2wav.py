@@ -41,12 +41,7 @@ WAVE_ATOL = 1e-4
 INCREMENTAL_WAVE_ATOL = 1e-2  # the incremental flow's mel differs by ~1e-6 (other matrix shapes), HiFT amplifies it
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def write_campplus_onnx(path: str, out_dim: int = SPK_DIM, seed: int = 0) -> np.ndarray:

@@ -63,14 +63,7 @@ def make_dataset(n: int = 8, seed: int = 0) -> "datasets.Dataset":
     return dataset
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """The tiny models' ops are far too small for intra-op threads: on a busy 2-core machine OpenMP's spinning
-    threads make each step ~5x slower. Restored afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 COMMON = dict(
