@@ -333,6 +333,11 @@ def convert_cosyvoice2(
     if prompt_wavs and len(names) != len(prompt_wavs):
         raise ValueError(f"{len(prompt_wavs)} prompt wavs but {len(names)} speaker names")
     embeddings = []
+    if not prompt_wavs:
+        logger.warning(
+            "No --prompt-wav: the converted model's only speaker embedding is all zeros (no voice). LLaMA-Omni2 "
+            "speaks with its llama_omni2/inference/prompt_en.wav; or pass speaker=<embedding> at run time."
+        )
     if prompt_wavs:
         session = _campplus_session(os.path.join(model_dir, "campplus.onnx"))
         embeddings = [speaker_embedding_from_wav(p, None, session=session) for p in prompt_wavs]
