@@ -34,6 +34,7 @@ import torch
 import yaml
 
 from .configuration_token2wav import LlamaOmni2Token2WavConfig
+from .convert_utils import check_output_dir, move_into
 from .modeling_token2wav import LlamaOmni2Token2Wav
 from .modeling_token2wav_hift import fold_weight_norm
 
@@ -326,8 +327,8 @@ def convert_cosyvoice2(
     model_dir = os.fspath(model_dir)
     if not os.path.isdir(model_dir):
         raise FileNotFoundError(f"no CosyVoice2 model folder at {model_dir}")
-    if output_dir is not None and os.path.isdir(output_dir) and os.listdir(output_dir) and not overwrite:
-        raise FileExistsError(f"{output_dir} is not empty: choose another --output or pass --overwrite")
+    if output_dir is not None:
+        check_output_dir(model_dir, os.fspath(output_dir), overwrite)  # never the source folder; not empty: overwrite
     flow_config, hift_config = configs_from_yaml(load_cosyvoice_yaml(find_yaml(model_dir)))
     names = list(speaker_names) if speaker_names else [os.path.splitext(os.path.basename(p))[0] for p in prompt_wavs]
     if prompt_wavs and len(names) != len(prompt_wavs):
@@ -365,9 +366,7 @@ def convert_cosyvoice2(
         temp_dir = tempfile.mkdtemp(prefix=f".{os.path.basename(os.path.abspath(output_dir))}.tmp-", dir=parent)
         try:
             model.save_pretrained(temp_dir, remote_code=remote_code)
-            if os.path.isdir(output_dir):
-                shutil.rmtree(output_dir)
-            os.replace(temp_dir, output_dir)
+            move_into(temp_dir, output_dir)
         except BaseException:
             shutil.rmtree(temp_dir, ignore_errors=True)
             raise

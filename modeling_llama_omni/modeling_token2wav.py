@@ -351,9 +351,9 @@ class LlamaOmni2Token2WavStream:
         """One call of the release's `token2wav`: flow over `tokens`, vocode the new mel frames, fade, cache."""
         model = self.model
         token_tensor = torch.tensor([tokens], dtype=torch.long, device=model.flow_noise.device)
-        noise = model._noise_for(len(tokens))
+        noise = model._noise_for(len(tokens))  # refuses an answer longer than the stored noise
         if self.flow_state is not None:  # only the frames after the last chunk (== token_offset * mel_ratio)
-            mel = model.flow.stream_chunk(token_tensor, self.flow_state, finalize=finalize)
+            mel = model.flow.stream_chunk(token_tensor, self.flow_state, finalize=finalize)  # the state holds `noise`
         else:
             mel = model.flow.inference(
                 token_tensor,

@@ -12,7 +12,7 @@
 Released module tree: `CausalMaskedDiffWithXvec` (flow), `UpsampleConformerEncoder` (encoder), `CausalConditionalCFM`
 (decoder) and `ConditionalDecoder(causal=True)` (decoder.estimator), with Matcha-TTS's and diffusers' building blocks
 inside the estimator. Parameter names here equal the released `flow.pt` keys for the same hyperparameters, so that
-`Token2WavFlow(config).load_state_dict(torch.load("flow.pt"), strict=True)` works. Computed tensors (positional
+`Token2WavFlow(config).load_state_dict(torch.load("flow.pt", weights_only=True), strict=True)` works. Computed tensors (positional
 encodings) are non-persistent buffers; the ODE's starting noise is an argument (the release draws
 `randn(1, 80, 15000)` once when it builds the flow and slices it).
 

@@ -119,7 +119,7 @@ def fold_weight_norm(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.
     without its other half, is passed through as it is, and `load_state_dict(..., strict=True)` reports it.
 
     Args:
-        state_dict: name -> tensor, as `torch.load("hift.pt")` returns it.
+        state_dict: name -> tensor, as `torch.load("hift.pt", weights_only=True)` returns it.
 
     Returns:
         A new dict name -> tensor (tensors not copied unless folded).

@@ -6,6 +6,7 @@ ONNX model, save/load and remote code, and a converted tiny LLaMA-Omni2 folder t
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -160,6 +161,14 @@ def test_conversion_errors_are_clear(release, tmp_path):
     assert not (tmp_path / "out2").exists()
     with pytest.raises(FileNotFoundError, match="campplus"):
         convert_cosyvoice2(broken, tmp_path / "out3", [release["root"] / "prompt_en.wav"])
+
+
+def test_the_source_folder_is_never_the_output(release):
+    """Even with overwrite, converting into the CosyVoice2 folder itself is refused and nothing there is touched."""
+    before = sorted(os.listdir(release["source"]))
+    with pytest.raises(ValueError, match="must not be"):
+        convert_cosyvoice2(release["source"], release["source"], overwrite=True)
+    assert sorted(os.listdir(release["source"])) == before
 
 
 def test_the_command_line_converts(release, tmp_path):
