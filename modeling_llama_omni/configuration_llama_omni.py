@@ -163,6 +163,12 @@ class LlamaOmniConfig(PreTrainedConfig):
             `"at_token"`, the states at the token positions, h(y_1), ..., h(y_n) (one later: what the released
             LLaMA-Omni training code used; converted LLaMA-Omni checkpoints default to it, so that fine-tuning
             keeps the alignment the decoder was trained with). Inference is not affected.
+        speech_decoder_token_embeddings (`bool`, *optional*, defaults to `False`):
+            (`"ctc"` only) Whether the CTC speech decoder also reads, beside each hidden state, the LLM input
+            embedding of the text token that state predicted (the token just emitted), projected by its own linear
+            layer and added to the projected state, as LLaMA-Omni2's gate fusion feeds its decoder both. The released
+            LLaMA-Omni reads the states alone (`False`); our phoneme-unit models use `True`: a state identifies the
+            token it predicted only in part, the embedding names it exactly.
         penalties_see_prompt (`bool`, *optional*, defaults to `True`):
             Whether `generate()`'s logits processors that read the earlier ids (`repetition_penalty`,
             `no_repeat_ngram_size`, `sequence_bias`, `bad_words_ids`) see the prompt too (transformers' way, our own
@@ -248,6 +254,7 @@ class LlamaOmniConfig(PreTrainedConfig):
     unit_vocab_size: int = 1000
     ctc_loss_weight: float = 1.0
     speech_decoder_alignment: str = "predicting"
+    speech_decoder_token_embeddings: bool = False
     penalties_see_prompt: bool = True
     tie_word_embeddings: bool = False
     tts_config: dict | PreTrainedConfig | None = None
@@ -276,6 +283,15 @@ class LlamaOmniConfig(PreTrainedConfig):
             raise ValueError(
                 f"speech_decoder_alignment must be one of {SPEECH_DECODER_ALIGNMENTS}, got "
                 f"{self.speech_decoder_alignment!r}"
+            )
+        if not isinstance(self.speech_decoder_token_embeddings, bool):
+            raise ValueError(
+                f"speech_decoder_token_embeddings must be True or False, got {self.speech_decoder_token_embeddings!r}"
+            )
+        if self.speech_decoder_token_embeddings and self.speech_decoder_type != "ctc":
+            raise ValueError(
+                "speech_decoder_token_embeddings=True is an option of the CTC speech decoder; the autoregressive "
+                "decoder (speech_decoder_type='ar') always fuses the states with the token embeddings"
             )
         if not isinstance(self.penalties_see_prompt, bool):
             raise ValueError(f"penalties_see_prompt must be True or False, got {self.penalties_see_prompt!r}")

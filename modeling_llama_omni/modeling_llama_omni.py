@@ -236,6 +236,9 @@ class LlamaOmniCTCSpeechDecoder(nn.Module):
     `ctc_upsample_factor` times), projected, run through a few causal Llama layers (positions 0..T-1 over the
     upsampled frames, the decoder config's RoPE) and projected to `unit_vocab_size + 1` classes (the last is the
     CTC blank). There is no final norm (as in the released checkpoint).
+
+    With `config.speech_decoder_token_embeddings`, each state is paired with the LLM input embedding of the token it
+    predicted: `token_proj(embedding)` is added to `input_proj(state)` on every upsampled frame.
     """
 
     def __init__(self, config: LlamaOmniConfig):
@@ -253,6 +256,16 @@ class LlamaOmniCTCSpeechDecoder(nn.Module):
         )
         self.rotary_emb = LlamaRotaryEmbedding(config=decoder_config)
         self.output_proj = nn.Linear(decoder_config.hidden_size, config.unit_vocab_size + 1)
+        self.token_proj = (
+            nn.Linear(config.text_config.hidden_size, decoder_config.hidden_size, bias=False)
+            if config.speech_decoder_token_embeddings
+            else None
+        )
+
+    @property
+    def uses_token_embeddings(self) -> bool:
+        """Whether the decoder reads the emitted tokens' embeddings beside the states."""
+        return self.token_proj is not None
 
     def upsample(
         self, hidden_states: torch.FloatTensor, attention_mask: torch.LongTensor | None = None
@@ -269,6 +282,7 @@ class LlamaOmniCTCSpeechDecoder(nn.Module):
         attention_mask: torch.LongTensor | None = None,
         past_key_values: Cache | None = None,
         use_cache: bool = False,
+        token_embeds: torch.FloatTensor | None = None,
     ) -> torch.FloatTensor:
         r"""
         Args:
@@ -279,13 +293,29 @@ class LlamaOmniCTCSpeechDecoder(nn.Module):
             past_key_values (`Cache`, *optional*):
                 A cache over the upsampled frames already decoded (for incremental decoding); positions continue
                 after them.
+            token_embeds (`torch.FloatTensor` of shape `(batch_size, num_states, llm_hidden_size)`, *optional*):
+                The LLM input embeddings of the tokens the states predicted. Required when the decoder reads them
+                (`config.speech_decoder_token_embeddings`), refused otherwise.
 
         Returns:
             `torch.FloatTensor` of shape `(batch_size, num_states * ctc_upsample_factor, unit_vocab_size + 1)`:
             CTC logits over the upsampled frames.
         """
+        if (token_embeds is None) == self.uses_token_embeddings:
+            raise ValueError(
+                "This speech decoder reads the emitted tokens' embeddings beside the states: pass token_embeds"
+                if self.uses_token_embeddings
+                else "This speech decoder reads the states only (speech_decoder_token_embeddings=False): got token_embeds"
+            )
         frames, frame_mask = self.upsample(hidden_states, attention_mask)
         frames = self.input_proj(frames)
+        if token_embeds is not None:
+            if token_embeds.shape != hidden_states.shape:
+                raise ValueError(
+                    f"token_embeds must have the shape of hidden_states {tuple(hidden_states.shape)}, got "
+                    f"{tuple(token_embeds.shape)}"
+                )
+            frames = frames + self.token_proj(token_embeds.to(frames.dtype).repeat_interleave(self.upsample_factor, 1))
         past_seen = past_key_values.get_seq_length() if past_key_values is not None else 0
         position_ids = (torch.arange(frames.shape[1], device=frames.device) + past_seen).unsqueeze(0)
         if frame_mask is not None and past_seen > 0:
@@ -365,10 +395,17 @@ class CTCUnitStream:
     Args:
         speech_decoder (`LlamaOmniCTCSpeechDecoder`): the decoder to run.
         batch_size (`int`, *optional*, defaults to 1): number of sequences decoded side by side.
+        embed_tokens (`nn.Module`, *optional*): the LLM's input embeddings; required by a decoder that reads the
+            emitted tokens' embeddings (`uses_token_embeddings`).
     """
 
-    def __init__(self, speech_decoder: LlamaOmniCTCSpeechDecoder, batch_size: int = 1):
+    def __init__(
+        self, speech_decoder: LlamaOmniCTCSpeechDecoder, batch_size: int = 1, embed_tokens: nn.Module | None = None
+    ):
+        if speech_decoder.uses_token_embeddings and embed_tokens is None:
+            raise ValueError("This speech decoder reads token embeddings: pass the LLM's embed_tokens")
         self.speech_decoder = speech_decoder
+        self.embed_tokens = embed_tokens
         self.cache = DynamicCache(config=speech_decoder.config)
         self.previous: list[int | None] = [None] * batch_size
 
@@ -378,8 +415,9 @@ class CTCUnitStream:
         Args:
             hidden_states (`torch.FloatTensor` of shape `(batch_size, num_new_states, hidden_size)`): the states
                 that predicted the new text tokens.
-            token_ids (`torch.LongTensor`, *optional*): the new text tokens; unused (the CTC decoder reads states
-                only), accepted so that every speech unit stream has the same interface.
+            token_ids (`torch.LongTensor` of shape `(batch_size, num_new_states)`, *optional*): the new text
+                tokens; required when the decoder reads their embeddings, else unused (accepted so that every speech
+                unit stream has the same interface).
 
         Returns:
             The new units of each sequence (blanks dropped, repeats merged, also with the previous step's last frame).
@@ -391,7 +429,14 @@ class CTCUnitStream:
             )
         dtype = self.speech_decoder.input_proj.weight.dtype
         device = self.speech_decoder.input_proj.weight.device
-        logits = self.speech_decoder(hidden_states.to(device, dtype), past_key_values=self.cache, use_cache=True)
+        token_embeds = None
+        if self.speech_decoder.uses_token_embeddings:
+            if token_ids is None:
+                raise ValueError("This speech decoder reads the emitted tokens' embeddings: pass token_ids")
+            token_embeds = self.embed_tokens(token_ids.reshape(hidden_states.shape[:2]).to(device)).to(dtype)
+        logits = self.speech_decoder(
+            hidden_states.to(device, dtype), past_key_values=self.cache, use_cache=True, token_embeds=token_embeds
+        )
         new_units = []
         for i, frame_ids in enumerate(logits.argmax(-1).tolist()):
             new_units.append(ctc_greedy_collapse(frame_ids, self.speech_decoder.blank_id, previous=self.previous[i]))
@@ -991,11 +1036,26 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
             return self.config.tts_loss_weight * output.loss, output.loss, output.logits
         states = states.to(self.speech_decoder.input_proj.weight.dtype)
         state_mask = (torch.arange(states.shape[1], device=states.device)[None, :] < lengths[:, None]).long()
-        ctc_logits = self.speech_decoder(states, state_mask)
+        ctc_logits = self.speech_decoder(states, state_mask, token_embeds=self._decoder_token_embeds(token_ids, states))
         ctc_loss = self.speech_decoder.ctc_loss(
             ctc_logits, lengths * self.config.ctc_upsample_factor, unit_labels.to(ctc_logits.device)
         )
         return self.config.ctc_loss_weight * ctc_loss, ctc_loss, ctc_logits
+
+    def _decoder_token_embeds(
+        self, token_ids: torch.LongTensor | None, states: torch.FloatTensor
+    ) -> torch.FloatTensor | None:
+        """The LLM input embeddings of `token_ids` (shaped like `states[..., 0]`) for a CTC decoder that reads them,
+        `None` for one that does not."""
+        if not getattr(self.speech_decoder, "uses_token_embeddings", False):
+            return None
+        if token_ids is None:
+            raise ValueError(
+                "This speech decoder reads the embeddings of the tokens the states predicted: pass the response "
+                "tokens (token_ids) with the states"
+            )
+        token_ids = token_ids.reshape(states.shape[:2]).to(self.get_input_embeddings().weight.device)
+        return self.get_input_embeddings()(token_ids).to(device=states.device, dtype=states.dtype)
 
     def load_vocoder(self, path: str | os.PathLike | None = None, **kwargs) -> nn.Module:
         """
@@ -1059,7 +1119,7 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
             return self.speech_decoder.unit_stream(batch_size=batch_size, **decoding_kwargs)
         if decoding_kwargs:
             raise ValueError(f"The CTC speech decoder takes no decoding settings, got {sorted(decoding_kwargs)}")
-        return CTCUnitStream(self.speech_decoder, batch_size=batch_size)
+        return CTCUnitStream(self.speech_decoder, batch_size=batch_size, embed_tokens=self.get_input_embeddings())
 
     @torch.no_grad()
     def predict_units(
@@ -1079,7 +1139,8 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
                 `(num_states, hidden_size)`): the hidden states that predicted each response token, right-padded.
             attention_mask (`torch.LongTensor` of shape `(batch_size, num_states)`, *optional*): 1 for real states.
             token_ids (`torch.LongTensor` of shape `(batch_size, num_states)` or `(num_states,)`, *optional*): the
-                response tokens (required by the autoregressive decoder, unused by CTC).
+                response tokens (required by the autoregressive decoder and by a CTC decoder that reads token
+                embeddings, else unused).
             decoding_kwargs: decoding settings of the autoregressive decoder (see `speech_unit_stream`).
 
         Returns:
@@ -1106,7 +1167,10 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
             return units
         if decoding_kwargs:
             raise ValueError(f"The CTC speech decoder takes no decoding settings, got {sorted(decoding_kwargs)}")
-        logits = self.speech_decoder(hidden_states.to(self.speech_decoder.input_proj.weight.dtype), attention_mask)
+        dtype = self.speech_decoder.input_proj.weight.dtype
+        logits = self.speech_decoder(
+            hidden_states.to(dtype), attention_mask, token_embeds=self._decoder_token_embeds(token_ids, hidden_states)
+        )
         frame_ids = logits.argmax(-1)
         frame_lengths = attention_mask.long().sum(-1) * self.config.ctc_upsample_factor
         return [
@@ -1208,7 +1272,8 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
             states, lengths = self.response_states(hidden_states, labels, alignment)
             if bool(((unit_labels >= 0).any(-1) & (lengths == 0)).any()):
                 raise ValueError("A sample has unit_labels but no response tokens in labels")
-            tokens = self.response_tokens(labels, alignment) if self.config.speech_decoder_type == "ar" else None
+            needs_tokens = self.config.speech_decoder_type == "ar" or self.config.speech_decoder_token_embeddings
+            tokens = self.response_tokens(labels, alignment) if needs_tokens else None
             weighted, speech_loss, speech_logits = self._speech_loss(states, lengths, unit_labels, tokens)
             if self.config.speech_decoder_type == "ctc":
                 ctc_loss, ctc_logits, speech_logits = speech_loss, speech_logits, None

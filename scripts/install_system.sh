@@ -6,8 +6,9 @@
 #   alsa-utils recorded speech clips (/usr/share/sounds/alsa) for the quality benchmark
 #   chromium   the browser of the Space's browser test (driven by Playwright, headless)
 #   fonts-noto-color-emoji  the Space's emoji in that browser (its screenshots: python -m space.screenshots)
+#   fortunes   ~17k clean English sentences (/usr/share/games/fortunes) for the embedded speech decoder's text corpus
 set -euo pipefail
-PACKAGES=(ffmpeg espeak-ng flite alsa-utils chromium fonts-noto-color-emoji)
+PACKAGES=(ffmpeg espeak-ng flite alsa-utils chromium fonts-noto-color-emoji fortunes)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
