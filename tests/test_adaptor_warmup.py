@@ -51,3 +51,44 @@ def test_warmup_reports_missing_columns_and_bad_settings(tmp_path, data):
         warmup_adaptor(model, broken, AdaptorWarmupConfig(output_dir=str(tmp_path)), processor=processor)
     with pytest.raises(ValueError, match="batch_size must be > 0"):
         AdaptorWarmupConfig(output_dir=str(tmp_path), batch_size=0)
+
+
+def test_head_scores_tokens_and_blank_like_one_cosine_matrix():
+    from trainers.stages.adaptor_warmup import _CTCHead
+
+    torch.manual_seed(0)
+    embeddings = torch.randn(50, 16)
+    head = _CTCHead(embeddings, init_scale=7.0)
+    frames = torch.randn(2, 9, 16)
+    classes = torch.cat([torch.nn.functional.normalize(embeddings, dim=-1),
+                         torch.nn.functional.normalize(head.blank.detach(), dim=-1)[None]])
+    expected = 7.0 * torch.nn.functional.normalize(frames, dim=-1) @ classes.T
+    torch.testing.assert_close(head(frames), expected, rtol=1e-5, atol=1e-5)
+    subset = torch.tensor([3, 7, 40])
+    torch.testing.assert_close(head(frames, subset), expected[..., [3, 7, 40, 50]], rtol=1e-5, atol=1e-5)
+    assert torch.allclose(head(frames, bf16=True), expected, atol=0.1)  # bfloat16 similarities
+    # the frozen token matrix gets no gradient; the blank and the scale do
+    head(frames).sum().backward()
+    assert head.blank.grad is not None and head.log_scale.grad is not None
+
+
+def test_batch_vocabulary_reindexes_the_targets():
+    from trainers.stages.adaptor_warmup import _step_classes
+
+    generator = torch.Generator().manual_seed(0)
+    classes, targets = _step_classes([[9, 4, 9], [30]], vocab_size=100, negatives=0, generator=generator)
+    assert classes.tolist() == [4, 9, 30] and targets == [[1, 0, 1], [2]]
+    classes, targets = _step_classes([[9, 4, 9], [30]], vocab_size=100, negatives=20, generator=generator)
+    assert len(classes) > 3 and classes.tolist() == sorted(set(classes.tolist()))
+    assert [[int(classes[i]) for i in t] for t in targets] == [[9, 4, 9], [30]]
+
+
+def test_warmup_with_the_batch_vocabulary_lowers_the_loss(tmp_path, data):
+    model, processor = tiny_model_and_processor(seed=0)
+    config = AdaptorWarmupConfig(output_dir=str(tmp_path / "warm"), max_minutes=5, max_epochs=40, batch_size=3,
+                                 learning_rate=5e-3, warmup_steps=0, logging_steps=5, eval_examples=2,
+                                 head_vocabulary="batch", negatives=8, bf16=True)
+    summary = warmup_adaptor(model, data, config, processor=processor, progress=False)
+    assert summary["final_ctc_loss"] < 0.7 * summary["first_ctc_loss"], summary
+    with pytest.raises(ValueError, match="head_vocabulary must be"):
+        AdaptorWarmupConfig(output_dir=str(tmp_path), head_vocabulary="some")
