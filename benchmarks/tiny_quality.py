@@ -13,11 +13,14 @@ alsa-utils) when present. Figures:
    same system prompt. Plain accuracy of both modes is reported too.
 2. answer ASR-WER: Whisper-base's transcript of each speech answer against the model's own text answer
    (transformers' Whisper English normaliser on both sides).
-3. vocoder resynthesis WER: held-out response sentences (the model's text answers to the held-out questions)
-   spoken by joe, their ground-truth units (the shipped unit extractor), resynthesised by the shipped vocoder;
-   Whisper-base WER against the sentence, beside the WER of joe's original audio of the same sentences.
-4. distillMOS of the speech answers.
-5. TTFA (time to first audio, from the audio read to the first audio chunk) at Omega = `--omega` (10), and the total
+   Corpus WER and the median of the per-answer WERs.
+3. speaking alone: the model's text-mode answers to the written held-out questions spoken by its own speech decoder
+   and vocoder (`generate(return_audio=True)` on the written question), Whisper-base WER against that text: the
+   speaking half measured apart from the hearing half.
+4. vocoder resynthesis WER: held-out response sentences (the model's text answers) as their ground-truth units,
+   (their phoneme ids) vocoded by the model's VITS vocoder; Whisper-base WER against the sentence.
+5. distillMOS of the speech answers.
+6. TTFA (time to first audio, from the audio read to the first audio chunk) at Omega = `--omega` (10), and the total
    time of each answer, streaming with `model.stream`.
 
 Results go to `benchmarks/results/tiny_quality.json`.
@@ -42,15 +45,15 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.common import distillmos_scores, machine, resample, speech_words, wer, whisper_words  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "tiny_quality.json"
-SEED_FILE = ROOT / "processing" / "data" / "seed_instructions.jsonl"
 HELDOUT_VOICE = "flite:awb"
 ALSA_CLIPS = "/usr/share/sounds/alsa/*.wav"
 
 
 def heldout_questions() -> list[dict]:
     """The seed file's held-out questions (id, instruction, category, answer)."""
-    rows = [json.loads(line) for line in SEED_FILE.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return [r for r in rows if r["split"] == "heldout"]
+    from processing.instructs2s.sources import read_seed_instructions
+
+    return read_seed_instructions("heldout")
 
 
 def contains_answer(text: str, gold: str) -> bool:
@@ -61,16 +64,48 @@ def contains_answer(text: str, gold: str) -> bool:
     return n > 0 and any(words[i : i + n] == gold_words for i in range(len(words) - n + 1))
 
 
-def text_answer(model, processor, question: str, max_new_tokens: int) -> str:
-    """The model's answer to the written question (text mode: its LLM, the same system prompt), greedy."""
+def text_answer(model, processor, question: str, max_new_tokens: int, vocoder=None) -> tuple[str, np.ndarray | None]:
+    """The model's answer to the written question (text mode: its LLM, the same system prompt), greedy, and, with a
+    `vocoder`, that answer spoken by the model's own speech decoder (16 kHz)."""
     import torch
 
     prompt = processor.apply_chat_template([{"role": "user", "content": question}], add_generation_prompt=True,
                                            tokenize=False)
     ids = processor.tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(model.device)
     with torch.no_grad():
-        out = model.generate(**ids, max_new_tokens=max_new_tokens, do_sample=False)
-    return processor.tokenizer.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+        out = model.generate(**ids, max_new_tokens=max_new_tokens, do_sample=False,
+                             **({"return_audio": True, "vocoder": vocoder} if vocoder is not None else {}))
+    sequences = out.sequences if vocoder is not None else out
+    text = processor.tokenizer.decode(sequences[0, ids["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+    if vocoder is None:
+        return text, None
+    return text, resample(out.waveforms[0].float().cpu().numpy(), out.sampling_rate, 16000)
+
+
+def ground_truth_resynthesis(vocoder, sentences: list[str], progress: bool = True) -> list[np.ndarray]:
+    """Vocodes each sentence's ground-truth units, its phoneme ids, with the model's VITS phoneme vocoder (16 kHz
+    clips): the upper bound of what the speech decoder can sound like."""
+    import torch
+    from tqdm.auto import tqdm
+
+    from processing.instructs2s.phonemes import text_to_units
+
+    if vocoder.config.model_type != "llama_omni_vits_vocoder":
+        raise ValueError(f"the resynthesis figure needs a phoneme-unit model (VITS vocoder), got a "
+                         f"{vocoder.config.model_type!r} vocoder")
+    clips = []
+    for sentence in tqdm(sentences, desc="vocoder resynthesis (true phonemes)", disable=not progress):
+        units = torch.tensor(text_to_units(sentence)[2], dtype=torch.long)[None]
+        with torch.no_grad():
+            out = vocoder(units)
+        wave = out.waveform[0, : int(out.waveform_lengths[0])].float().numpy()
+        clips.append(resample(wave, vocoder.config.sampling_rate, 16000))
+    return clips
+
+
+def per_answer_wers(references: list[str], hypotheses: list[str]) -> list[float]:
+    """The WER of each answer on its own (Whisper-normalised; answers without words left out)."""
+    return [wer([r], [h], normalize=whisper_words) for r, h in zip(references, hypotheses) if whisper_words(r)]
 
 
 def run(model_dir: str | None = None, omega: int = 10, limit: int | None = None, resynthesis: int = 30,
@@ -78,10 +113,8 @@ def run(model_dir: str | None = None, omega: int = 10, limit: int | None = None,
     import torch
     from tqdm.auto import tqdm
 
-    from offline_assets.embedded import WEIGHTS_DIR
     from offline_assets.whisper import transcribe, whisper_base
     from offline_assets.tts import get_voice
-    from processing.instructs2s.units import UnitExtractor
     from inference import answer, load_model
 
     torch.manual_seed(0)
@@ -112,9 +145,10 @@ def run(model_dir: str | None = None, omega: int = 10, limit: int | None = None,
                         "question": item["instruction"], "gold": item["answer"], "speech_mode": result.text,
                         "ttfa_s": result.ttfa_s, "total_s": result.total_s, "audio_seconds": result.audio_s,
                         "_audio16": resample(result.audio, result.sampling_rate, 16000)})
-    for record in tqdm([r for r in records if r["kind"] == "heldout"], desc="text-mode answers",
+    for record in tqdm([r for r in records if r["kind"] == "heldout"], desc="text-mode answers (spoken too)",
                        disable=not progress):
-        record["text_mode"] = text_answer(model, processor, record["question"], max_new_tokens)
+        record["text_mode"], record["_text_mode_audio16"] = text_answer(model, processor, record["question"],
+                                                                        max_new_tokens, vocoder=vocoder)
 
     # (2) answer ASR-WER and (4) distillMOS
     spoken = [r for r in records if r["audio_seconds"] > 0.1]
@@ -131,22 +165,17 @@ def run(model_dir: str | None = None, omega: int = 10, limit: int | None = None,
     speech_right = [r for r in factual if contains_answer(r["speech_mode"], r["gold"])]
     both = [r for r in text_right if contains_answer(r["speech_mode"], r["gold"])]
 
-    # (3) resynthesis of held-out joe sentences with their ground-truth units
-    extractor = UnitExtractor.from_pretrained(str(WEIGHTS_DIR / "unit_extractor"))
-    joe = get_voice("piper:joe")
+    # (3) speaking alone: the text-mode answers spoken by the model's own speech decoder
+    alone = [r for r in records if r.get("_text_mode_audio16") is not None and r["_text_mode_audio16"].size > 1600]
+    alone_hyps = transcribe(asr, asr_processor, [r["_text_mode_audio16"] for r in alone])
+    for record, transcript in zip(alone, alone_hyps):
+        record["text_mode_transcript"] = transcript
+
+    # (4) resynthesis of held-out response sentences from their ground-truth units
     sentences = [r["text_mode"] for r in records if r["kind"] == "heldout" and r.get("text_mode")][:resynthesis]
-    originals, resynthesised = [], []
-    for sentence in tqdm(sentences, desc="vocoder resynthesis", disable=not progress):
-        audio16 = np.asarray(joe.synthesize(sentence, seed=0), dtype=np.float32)
-        units = extractor.extract_batch([audio16], sampling_rate=16000, deduplicate=True)[0]
-        with torch.no_grad():
-            out = vocoder(torch.as_tensor(np.asarray(units), dtype=torch.long)[None].to(model.device),
-                          dur_prediction=True)
-        wave = out.waveform[0, : int(out.waveform_lengths[0])].float().cpu().numpy()
-        originals.append(audio16)
-        resynthesised.append(resample(wave, vocoder.config.sampling_rate, 16000))
-    original_hyps = transcribe(asr, asr_processor, originals)
-    resynth_hyps = transcribe(asr, asr_processor, resynthesised)
+    resynth_hyps = transcribe(asr, asr_processor, ground_truth_resynthesis(vocoder, sentences, progress=progress))
+    resynthesis_result = {"sentences": len(sentences), "ground_truth": "phoneme ids of the sentence",
+                          "wer_resynthesised": round(wer(sentences, resynth_hyps, normalize=speech_words), 4)}
 
     heldout_spoken = [r for r in spoken if r["kind"] == "heldout"]
     ttfas = [r["ttfa_s"] for r in records if r["ttfa_s"] is not None]
@@ -163,15 +192,21 @@ def run(model_dir: str | None = None, omega: int = 10, limit: int | None = None,
         },
         "answer_asr_wer": round(wer([r["speech_mode"] for r in spoken], [r["transcript"] for r in spoken],
                                     normalize=whisper_words), 4),
+        "answer_asr_wer_per_answer_median": round(statistics.median(
+            per_answer_wers([r["speech_mode"] for r in spoken], [r["transcript"] for r in spoken]) or [float("nan")]
+        ), 4),
         "answer_asr_wer_heldout_voice": round(wer([r["speech_mode"] for r in heldout_spoken],
                                                   [r["transcript"] for r in heldout_spoken],
                                                   normalize=whisper_words), 4),
         "answers_without_audio": len(records) - len(spoken),
-        "resynthesis": {
-            "sentences": len(sentences),
-            "wer_original_joe": round(wer(sentences, original_hyps, normalize=speech_words), 4),
-            "wer_resynthesised": round(wer(sentences, resynth_hyps, normalize=speech_words), 4),
+        "speaking_from_text_mode": {
+            "answers": len(alone),
+            "asr_wer": round(wer([r["text_mode"] for r in alone], alone_hyps, normalize=whisper_words), 4)
+            if alone else None,
+            "asr_wer_per_answer_median": round(statistics.median(
+                per_answer_wers([r["text_mode"] for r in alone], alone_hyps) or [float("nan")]), 4),
         },
+        "resynthesis": resynthesis_result,
         "distillmos": {"mean": round(statistics.mean(mos), 3) if mos else None,
                        "heldout_mean": round(statistics.mean(r["distillmos"] for r in heldout_spoken), 3)
                        if heldout_spoken else None},
@@ -201,10 +236,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"parity (speech answer right where the written one is): {p['value']:.1%} "
           f"({p['speech_correct_where_text_correct']}/{p['text_mode_correct']}; speech right {p['speech_mode_correct']}"
           f"/{p['questions']})")
-    print(f"answer ASR-WER (Whisper-base vs own text): {result['answer_asr_wer']:.1%}")
+    print(f"answer ASR-WER (Whisper-base vs own text): {result['answer_asr_wer']:.1%} corpus, "
+          f"{result['answer_asr_wer_per_answer_median']:.1%} per-answer median")
+    alone = result["speaking_from_text_mode"]
+    print(f"speaking alone (text-mode answers spoken by the model): ASR-WER {alone['asr_wer']} corpus, "
+          f"{alone['asr_wer_per_answer_median']} per-answer median ({alone['answers']} answers)")
     r = result["resynthesis"]
-    print(f"vocoder resynthesis WER: {r['wer_resynthesised']:.1%} (original joe audio {r['wer_original_joe']:.1%}, "
-          f"{r['sentences']} sentences)")
+    print(f"vocoder resynthesis WER from {r['ground_truth']}: {r['wer_resynthesised']:.1%}, {r['sentences']} "
+          "sentences")
     print(f"distillMOS of answers: {result['distillmos']['mean']}")
     print(f"TTFA at Omega={args.omega}: {result['ttfa_s']}")
     print(f"wrote {args.output}")

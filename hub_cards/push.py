@@ -203,7 +203,6 @@ def build_model_folder(
         CardError / EvalReportError / FileNotFoundError: the card cannot be rendered from what was given.
     """
     from modeling_llama_omni.modeling_llama_omni import write_remote_code
-    from modeling_llama_omni.modeling_unit_vocoder import write_vocoder_remote_code
     from processing.processing_llama_omni import LlamaOmniProcessor
 
     source = Path(source)
@@ -257,12 +256,24 @@ def build_model_folder(
             shutil.copyfile(vocoder_dir / "config.json", target / "config.json")
             for name in vocoder_weights:
                 _link_or_copy(vocoder_dir / name, target / name)
-            write_vocoder_remote_code(target)
+            _write_vocoder_remote_code(target)
         if eval_json is not None:
             shutil.copyfile(eval_json, out / EVAL_FILE_NAME)
         card.save(out / "README.md")
     warnings = [w for w in [llama_name_warning(repo_id, card.data.license)] if w]
     return BuiltFolder(out, "model", repo_id, list_files(out), warnings)
+
+
+def _write_vocoder_remote_code(folder: Path) -> list[str]:
+    """The code files and `auto_map` of the vocoder saved in `folder`, chosen by its config's `model_type`."""
+    from modeling_llama_omni.modeling_token2wav import write_token2wav_remote_code
+    from modeling_llama_omni.modeling_unit_vocoder import write_vocoder_remote_code
+    from modeling_llama_omni.modeling_vits_vocoder import write_vits_vocoder_remote_code
+
+    model_type = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("model_type")
+    writers = {"llama_omni_vits_vocoder": write_vits_vocoder_remote_code,
+               "llama_omni2_token2wav": write_token2wav_remote_code}
+    return writers.get(model_type, write_vocoder_remote_code)(folder)
 
 
 # ----------------------------------------------------------------------------------------------------------------------

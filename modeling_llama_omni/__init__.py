@@ -89,3 +89,15 @@ __all__ = [
     "ctc_greedy_collapse",
     "write_remote_code",
 ]
+
+# The whole Piper VITS voice as a unit vocoder (phoneme ids -> waveform).
+from .configuration_vits_vocoder import LlamaOmniVitsVocoderConfig  # noqa: E402
+from .modeling_vits_vocoder import (  # noqa: E402
+    LlamaOmniVitsStream,
+    LlamaOmniVitsVocoder,
+    LlamaOmniVitsVocoderOutput,
+)
+
+AutoConfig.register(LlamaOmniVitsVocoderConfig.model_type, LlamaOmniVitsVocoderConfig, exist_ok=True)
+AutoModel.register(LlamaOmniVitsVocoderConfig, LlamaOmniVitsVocoder, exist_ok=True)
+__all__ += ["LlamaOmniVitsVocoderConfig", "LlamaOmniVitsVocoder", "LlamaOmniVitsVocoderOutput", "LlamaOmniVitsStream"]

@@ -903,6 +903,8 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
         new_type = config_kwargs.get("speech_decoder_type", self.config.speech_decoder_type)
         # The sub-config of the other decoder type does not carry over (the one in use is `None`, left out).
         fields.pop("tts_config" if new_type == "ctc" else "speech_decoder_config", None)
+        if new_type == "ar":  # the autoregressive decoder always reads the token embeddings; the CTC option goes
+            fields.pop("speech_decoder_token_embeddings", None)
         config = LlamaOmniConfig(**{**fields, **config_kwargs})
         config._attn_implementation = self.config._attn_implementation
         config.dtype = self.config.dtype
@@ -1060,8 +1062,9 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
     def load_vocoder(self, path: str | os.PathLike | None = None, **kwargs) -> nn.Module:
         """
         Loads the model that turns speech units into audio (default: the `vocoder/` subfolder of the folder this model
-        was loaded from): a [`UnitVocoder`], or for LLaMA-Omni2 a [`LlamaOmni2Token2Wav`] (CosyVoice2 flow + HiFT),
-        chosen by the folder's `model_type`; puts it on the model's device in eval mode, and keeps it as the default
+        was loaded from): a [`UnitVocoder`], a [`LlamaOmniVitsVocoder`] (a whole VITS voice speaking phoneme-id
+        units), or for LLaMA-Omni2 a [`LlamaOmni2Token2Wav`] (CosyVoice2 flow + HiFT), chosen by the folder's
+        `model_type`; puts it on the model's device in eval mode, and keeps it as the default
         vocoder of `stream()` and `generate(return_audio=True)`.
 
         Raises:
@@ -1084,12 +1087,16 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
             from .modeling_token2wav import LlamaOmni2Token2Wav
 
             vocoder_class = LlamaOmni2Token2Wav
+        elif model_type == "llama_omni_vits_vocoder":
+            from .modeling_vits_vocoder import LlamaOmniVitsVocoder
+
+            vocoder_class = LlamaOmniVitsVocoder
         elif model_type == "llama_omni_unit_vocoder":
             vocoder_class = UnitVocoder
         else:
             raise ValueError(
-                f"{path!r} holds a {model_type!r} model, not a unit vocoder ('llama_omni_unit_vocoder') or a "
-                "token-to-waveform model ('llama_omni2_token2wav')"
+                f"{path!r} holds a {model_type!r} model, not a unit vocoder ('llama_omni_unit_vocoder', "
+                "'llama_omni_vits_vocoder') or a token-to-waveform model ('llama_omni2_token2wav')"
             )
         vocoder = vocoder_class.from_pretrained(path, **kwargs).to(self.device).eval()
         self._vocoder_holder = [vocoder]  # a list, so that the vocoder is not registered as a submodule

@@ -192,18 +192,18 @@ class PiperVoice(TTSVoice):
         return " ".join(clause + mark for clause, mark in zip(clauses, marks)).strip()
 
     def phoneme_ids(self, phonemes: str) -> list[int]:
-        """Piper ids: `^`, then each mapped character's id followed by `_`'s id, then `$` (unmapped characters are
-        skipped).
+        """Piper ids as piper-phonemize writes them (what the voices were trained on): `^`, `_`, then each mapped
+        character's id followed by `_`'s id, then `$` (unmapped characters are skipped).
 
         Raises:
             ValueError: no character of `phonemes` is in the voice's map.
         """
         id_map, pad = self.phoneme_id_map, self.phoneme_id_map["_"]
-        ids = list(id_map["^"])
+        ids = list(id_map["^"]) + pad
         for ch in unicodedata.normalize("NFD", phonemes):
             if ch in id_map:
                 ids += id_map[ch] + pad
-        if len(ids) <= len(id_map["^"]):
+        if len(ids) <= len(id_map["^"]) + len(pad):
             raise ValueError(f"no phoneme of {phonemes!r} is known to the voice {self.name}")
         return ids + list(id_map["$"])
 

@@ -129,3 +129,11 @@ def test_replace_speech_decoder_switches_the_option_on():
     assert model.config.speech_decoder_token_embeddings and model.speech_decoder.uses_token_embeddings
     hidden, tokens = _states_and_tokens(model, n=5)
     assert all(0 <= u < 11 for u in model.predict_units(hidden, token_ids=tokens)[0].tolist())
+
+
+def test_replace_speech_decoder_by_the_autoregressive_one_drops_the_ctc_option():
+    from tests.tiny_models import tiny_ar_config_kwargs
+
+    model, _ = tiny_model_and_processor(speech_decoder_token_embeddings=True)
+    model.replace_speech_decoder(**tiny_ar_config_kwargs())
+    assert model.config.speech_decoder_type == "ar" and model.config.speech_decoder_token_embeddings is False

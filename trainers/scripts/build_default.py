@@ -4,24 +4,30 @@
 Steps (each one resumable and skipped when its output is complete; `--steps` picks some):
 
 1. `data`: the speech-instruction set (processing/instructs2s/recipes/instructs2s_embedded.yaml): every seed
-   instruction, SmolLM2's answers to the written questions, Piper "joe" response speech, units (Whisper-base layer 4
-   + k-means).
+   instruction spoken by the training voices, SmolLM2's answers to the written questions.
 2. `voices`: each training instruction spoken by more of the training voices (the builder draws one voice per
-   example; the extra copies share the response, its speech and its units). Flite "awb" is never used: it is the
-   held-out voice of the evaluation (benchmarks/tiny_quality.py).
-3. `vocoder`: the latent front-end unit vocoder in front of joe's frozen VITS decoder, trained on joe speaking the
-   training responses, with the data's own unit extractor (trainers/recipes/embedded/vocoder.yaml).
-4. `init`: the untrained model: Whisper-base encoder + SmolLM2-135M-Instruct + fresh adaptor and speech decoder.
-5. `warmup`: the adaptor learns to spell the spoken question in the LLM's token embeddings (a CTC loss on cosine
+   example; the extra copies share the response). Flite "awb" is never used: it is the held-out voice of the
+   evaluation (benchmarks/tiny_quality.py).
+3. `init`: the untrained model: Whisper-base encoder + SmolLM2-135M-Instruct + fresh adaptor and speech decoder.
+4. `warmup`: the adaptor learns to spell the spoken question in the LLM's token embeddings (a CTC loss on cosine
    similarities, trainers/stages/adaptor_warmup.py): a dense target ~50x cheaper per example than stage 1's.
-6. `stage1`: the adaptor learns to make the frozen LLM answer the spoken question as it answers the written one.
-7. `stage2`: the CTC speech decoder learns the response units from the LLM's hidden states.
-8. `export`: the trained parts (adaptor, speech decoder, vocoder front-end) and a manifest into
-   offline_assets/llama_omni_tiny/, which `offline_assets.embedded.assemble_default()` reads.
+5. `stage1`: the adaptor learns to make the frozen LLM answer the spoken question as it answers the written one.
+6. `corpus`: the speech decoder's text corpus (processing/instructs2s/phoneme_corpus.py): SmolLM2's answers to
+   thousands of template questions and the seed training questions (never a held-out one), plus the sentences of
+   Debian's `fortunes`, each with its Piper joe phoneme ids (espeak-ng). No audio.
+7. `states`: the frozen LLM reads each corpus answer after its question (teacher forcing, text mode); the hidden
+   states that predicted each answer token and the tokens are cached (trainers/stages/phoneme_decoder.py).
+8. `decoder`: the CTC speech decoder learns the answers' phoneme ids from those states and the tokens' embeddings.
+9. `export`: the trained parts (adaptor from stage 1, speech decoder) and a manifest into
+   offline_assets/llama_omni_tiny/, which `offline_assets.embedded.assemble_default()` reads; the unit vocoder is
+   Piper joe's whole VITS voice, read from its pip package (nothing trained).
 
-    llama-omni build-default                   # all steps but `voices` (about 2 hours on 2 CPU cores)
-    llama-omni build-default --steps stage2,export
-    llama-omni build-default --steps data,voices,vocoder,init,warmup,stage1,stage2,export --stage1-minutes 180
+The speech decoder's steps (corpus, states, decoder) do not depend on the adaptor: the decoder learns from text-mode
+states, so it can be rebuilt alone (`--steps init,corpus,states,decoder,export --adaptor-from DIR` keeps the adaptor
+of an earlier export).
+
+    llama-omni build-default                   # all steps but `voices`
+    llama-omni build-default --steps init,corpus,states,decoder,export --adaptor-from offline_assets/llama_omni_tiny
 """
 
 from __future__ import annotations
@@ -40,9 +46,9 @@ from transformers import TrainerCallback
 ROOT = Path(__file__).resolve().parents[2]
 RECIPES = ROOT / "trainers" / "recipes" / "embedded"
 DATA_RECIPE = ROOT / "processing" / "instructs2s" / "recipes" / "instructs2s_embedded.yaml"
-STEPS = ("data", "voices", "vocoder", "init", "warmup", "stage1", "stage2", "export")
+STEPS = ("data", "voices", "init", "warmup", "stage1", "corpus", "states", "decoder", "export")
 # `voices` is optional: with a CPU budget of ~40 minutes, stage 1 sees about one epoch of the base set anyway.
-DEFAULT_STEPS = ("data", "vocoder", "init", "warmup", "stage1", "stage2", "export")
+DEFAULT_STEPS = ("data", "init", "warmup", "stage1", "corpus", "states", "decoder", "export")
 DONE = "DONE.json"
 # one encoder-output cache for the warm-up, stage 1 and stage 2 (the encoder is frozen and the same in all three)
 ENCODER_CACHE = "encoder_cache"
@@ -50,6 +56,13 @@ ENCODER_CACHE = "encoder_cache"
 TRAIN_VOICES = ("flite:kal16", "flite:rms", "flite:slt", "espeak:en-us", "piper:joe")
 HELDOUT_VOICE = "flite:awb"
 VOICE_OPTIONS = {"espeak:en-us": {"speed": 140}}
+# The speech decoder's corpus: template questions answered by SmolLM2 (+ the seed training questions) and fortunes.
+CORPUS_QUESTIONS = 2500
+CORPUS_SETTINGS = {"dtype": "bfloat16", "batch_size": 32, "max_new_tokens": 64}
+# The speech decoder's training (trainers/stages/phoneme_decoder.py PhonemeDecoderConfig fields).
+DECODER_STEPS = 3000
+DECODER_TRAINING = {"learning_rate": 1e-3, "warmup_steps": 200, "batch_tokens": 1024, "eval_every": 500,
+                    "eval_max_records": 400, "checkpoint_every": 250, "state_noise_std": 0.05}
 
 
 def embedded_system_prompt(max_words: int = 40) -> str:
@@ -138,31 +151,6 @@ def step_voices(work: Path, copies: int = 3, seed: int = 0) -> None:
     _log(f"voices: {len(train)} -> {len(combined['train'])} training examples ({rejected} rejected clips)")
 
 
-def step_vocoder(work: Path, minutes: float | None = None) -> None:
-    """Trains the latent front-end vocoder on joe speaking the training responses, with the data's units
-    (`minutes`: wall-time budget, default the recipe's)."""
-    import datasets
-
-    from .train import parse_vocoder_args, train_vocoder
-
-    target = work / "vocoder"
-    if _done(target):
-        return
-    texts = work / "vocoder_texts.jsonl"
-    train = datasets.load_from_disk(str(work / "data"))["train"]
-    with open(texts, "w", encoding="utf-8") as f:
-        for text in train["response"]:
-            f.write(json.dumps({"text": text}) + "\n")
-    config = parse_vocoder_args(
-        ["--config", str(RECIPES / "vocoder.yaml")],
-        overrides={"output_dir": str(target), "capture_texts_path": str(texts),
-                   "unit_extractor_path": str(work / "data" / "unit_extractor"),
-                   **({"max_time_minutes": minutes} if minutes else {})},
-    )
-    metrics = train_vocoder(config)
-    _mark_done(target, {"metrics": metrics})
-
-
 def step_init(work: Path) -> None:
     """The untrained model folder (pretrained encoder and LLM, fresh adaptor and speech decoder)."""
     from offline_assets.embedded import base_model
@@ -207,21 +195,6 @@ class TimeLimitCallback(TrainerCallback):
         return control
 
 
-def _random_subset(work: Path, size: int, seed: int = 0) -> Path:
-    """`work/data_subset_<size>`: `size` training examples of `work/data` drawn at random (the set is in seed-file
-    order, grouped by topic), written once."""
-    import datasets
-
-    target = work / f"data_subset_{size}"
-    if _done(target):
-        return target
-    train = datasets.load_from_disk(str(work / "data"))["train"]
-    subset = train.shuffle(seed=seed).select(range(min(size, len(train)))).flatten_indices()
-    datasets.DatasetDict({"train": subset}).save_to_disk(str(target))
-    _mark_done(target, {"examples": len(subset), "of": len(train), "seed": seed})
-    return target
-
-
 def _train_stage(stage: str, work: Path, model_dir: Path, minutes: float, extra: list[str],
                  data: Path | None = None) -> None:
     from transformers.trainer_utils import get_last_checkpoint
@@ -247,26 +220,112 @@ def _train_stage(stage: str, work: Path, model_dir: Path, minutes: float, extra:
                         "log_history": trainer.state.log_history})
 
 
-def step_export(work: Path, weights_dir: Path | None = None) -> Path:
-    """The trained parts + manifest into the package (offline_assets/llama_omni_tiny/)."""
-    from modeling_llama_omni import LlamaOmniForConditionalGeneration, UnitVocoder
-    from offline_assets.embedded import DEFAULT_ARCHITECTURE, write_weights
+def step_corpus(work: Path, num_questions: int = CORPUS_QUESTIONS) -> None:
+    """The speech decoder's text corpus with phoneme ids (resumes SmolLM2's answers where they stopped)."""
+    from processing.instructs2s.phoneme_corpus import build_phoneme_corpus
 
-    model = LlamaOmniForConditionalGeneration.from_pretrained(str(work / "stage2"))
-    vocoder = UnitVocoder.from_pretrained(str(work / "vocoder"))
+    target = work / "corpus"
+    if _done(target):
+        return
+    summary = build_phoneme_corpus(target, num_questions=num_questions, **CORPUS_SETTINGS)
+    _mark_done(target, {k: v for k, v in summary.items() if k != "unit_histogram"})
+    _log(f"corpus: {summary.get('counts')}")
+
+
+def _corpus_records(work: Path) -> list[dict[str, Any]]:
+    records = []
+    for path in sorted((work / "corpus").glob("corpus-*.jsonl")):
+        with open(path, encoding="utf-8") as f:
+            records += [json.loads(line) for line in f if line.strip()]
+    if not records:
+        raise FileNotFoundError(f"no corpus records in {work / 'corpus'}: run the `corpus` step first")
+    return records
+
+
+def _decoder_model(work: Path):
+    """The `init` model with the shipped architecture's speech decoder, and its processor."""
+    from offline_assets.embedded import DEFAULT_ARCHITECTURE
+    from trainers.stages.common import load_model_and_processor
+
+    model, processor = load_model_and_processor(str(work / "init"))
+    arch = dict(DEFAULT_ARCHITECTURE)
+    fields = {k: arch[k] for k in ("ctc_upsample_factor", "unit_vocab_size", "speech_decoder_token_embeddings")}
+    if (model.config.ctc_upsample_factor, model.config.unit_vocab_size,
+            model.config.speech_decoder_token_embeddings) != tuple(fields.values()):
+        model.replace_speech_decoder(**fields)
+    return model, processor
+
+
+def step_states(work: Path) -> None:
+    """The frozen LLM's response states for every corpus answer (text mode), cached in fp16."""
+    import torch
+
+    from trainers.stages.phoneme_decoder import build_state_cache
+
+    target = work / "state_cache"
+    if _done(target):
+        return
+    model, processor = _decoder_model(work)
+    result = build_state_cache(model, processor, _corpus_records(work), target, dtype=torch.float16,
+                               compute_dtype=torch.bfloat16, batch_size=16)
+    _mark_done(target, result)
+    _log(f"states: {result}")
+
+
+def step_decoder(work: Path, minutes: float, max_steps: int) -> None:
+    """Trains the CTC speech decoder on the cached states (resumes from its last checkpoint)."""
+    from trainers.stages.phoneme_decoder import PhonemeDecoderConfig, train_phoneme_decoder
+
+    target = work / "decoder"
+    if _done(target):
+        return
+    model, _ = _decoder_model(work)
+    config = PhonemeDecoderConfig(max_minutes=minutes, max_steps=max_steps, **DECODER_TRAINING)
+    summary = train_phoneme_decoder(model, work / "state_cache", target, config)
+    _mark_done(target, {k: v for k, v in summary.items() if k != "history"})
+    _log(f"decoder: {summary['steps']} steps, validation PER {summary['best_per']:.3f} (best)")
+
+
+def step_export(work: Path, weights_dir: Path | None = None, adaptor_from: Path | None = None) -> Path:
+    """The trained parts + manifest into the package (offline_assets/llama_omni_tiny/): the adaptor of `stage1`
+    (or of the weights in `adaptor_from`) and the best speech decoder of `decoder`."""
+    from safetensors.torch import load_file
+
+    from modeling_llama_omni import LlamaOmniForConditionalGeneration
+    from offline_assets.embedded import DEFAULT_ARCHITECTURE, DEFAULT_VOCODER, MODEL_WEIGHTS, write_weights
+    from trainers.stages.phoneme_decoder import load_phoneme_decoder
+
+    if adaptor_from is not None:
+        adaptor = {k: v for k, v in load_file(str(adaptor_from / MODEL_WEIGHTS)).items()
+                   if k.startswith("model.speech_adaptor.")}
+        if not adaptor:
+            raise ValueError(f"{adaptor_from / MODEL_WEIGHTS} holds no speech adaptor weights")
+        model, _ = _decoder_model(work)
+        missing = set(k for k in model.state_dict() if k.startswith("model.speech_adaptor.")) - set(adaptor)
+        if missing:
+            raise ValueError(f"{adaptor_from / MODEL_WEIGHTS} lacks adaptor weights {sorted(missing)[:3]}")
+        model.load_state_dict(adaptor, strict=False)
+        adaptor_source = {"adaptor_from": str(adaptor_from), "manifest": json.loads(
+            (adaptor_from / "manifest.json").read_text()).get("training", {}) if (adaptor_from / "manifest.json")
+            .is_file() else None}
+    else:
+        model = LlamaOmniForConditionalGeneration.from_pretrained(str(work / "stage1"))
+        adaptor_source = None
+    load_phoneme_decoder(model, work / "decoder" / "best")
     training = {
         "command": "llama-omni build-default",
         "data": (_done(work / "data_voices") or {}),
-        "warmup": (_done(work / "warmup") or {}),
-        "stage1": {k: v for k, v in (_done(work / "stage1") or {}).items() if k != "log_history"},
-        "stage2": {k: v for k, v in (_done(work / "stage2") or {}).items() if k != "log_history"},
-        "vocoder": (_done(work / "vocoder") or {}),
+        "corpus": {k: v for k, v in (_done(work / "corpus") or {}).items() if k in ("counts", "timings")},
+        "states": (_done(work / "state_cache") or {}),
+        "decoder": (_done(work / "decoder") or {}),
     }
+    if adaptor_source is not None:  # the adaptor's own training record is the earlier export's
+        training["adaptor"] = adaptor_source
+    else:
+        training["warmup"] = _done(work / "warmup") or {}
+        training["stage1"] = {k: v for k, v in (_done(work / "stage1") or {}).items() if k != "log_history"}
     settings = {"default_system_prompt": embedded_system_prompt(), "default_instruction": "<speech>"}
-    folder = write_weights(model, settings, vocoder, DEFAULT_ARCHITECTURE, training, weights_dir=weights_dir)
-    # the unit extractor the units were made with (for resynthesis checks and for extending the data)
-    shutil.rmtree(folder / "unit_extractor", ignore_errors=True)
-    shutil.copytree(work / "data" / "unit_extractor", folder / "unit_extractor")
+    folder = write_weights(model, settings, DEFAULT_VOCODER, DEFAULT_ARCHITECTURE, training, weights_dir=weights_dir)
     _log(f"export: wrote {folder}")
     return folder
 
@@ -276,14 +335,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work-dir", default="outputs/embedded", help="where the data and checkpoints go")
     parser.add_argument("--steps", default=",".join(DEFAULT_STEPS),
                         help=f"comma-separated subset of {','.join(STEPS)} (default: all but voices)")
-    parser.add_argument("--vocoder-minutes", type=float, default=None,
-                        help="wall-time budget of the vocoder (default: trainers/recipes/embedded/vocoder.yaml's)")
     parser.add_argument("--warmup-minutes", type=float, default=8.0, help="wall-time budget of the CTC warm-up")
     parser.add_argument("--stage1-minutes", type=float, default=45.0, help="wall-time budget of stage 1")
-    parser.add_argument("--stage2-minutes", type=float, default=25.0, help="wall-time budget of stage 2")
-    parser.add_argument("--stage2-examples", type=int, default=None,
-                        help="training examples of stage 2, drawn at random (default: all; the LLM runs once over "
-                             "each to cache its states)")
+    parser.add_argument("--corpus-questions", type=int, default=CORPUS_QUESTIONS,
+                        help="template questions SmolLM2 answers for the speech decoder's corpus")
+    parser.add_argument("--decoder-minutes", type=float, default=40.0,
+                        help="wall-time budget of the speech decoder's training")
+    parser.add_argument("--decoder-steps", type=int, default=DECODER_STEPS,
+                        help="optimizer steps of the speech decoder (the learning-rate schedule's length)")
+    parser.add_argument("--adaptor-from", default=None,
+                        help="export the adaptor of these weights (a folder with model.safetensors, e.g. an earlier "
+                             "export) instead of the stage1 step's")
     parser.add_argument("--weights-dir", default=None, help="export here instead of the package's llama_omni_tiny/")
     args = parser.parse_args(argv)
     steps = [s.strip() for s in args.steps.split(",") if s.strip()]
@@ -302,8 +364,6 @@ def main(argv: list[str] | None = None) -> int:
             step_data(work)
         elif step == "voices":
             step_voices(work)
-        elif step == "vocoder":
-            step_vocoder(work, args.vocoder_minutes)
         elif step == "init":
             step_init(work)
         elif step == "warmup":
@@ -311,11 +371,15 @@ def main(argv: list[str] | None = None) -> int:
         elif step == "stage1":
             start_from = work / "warmup" if _done(work / "warmup") else work / "init"
             _train_stage("stage1", work, start_from, args.stage1_minutes, [])
-        elif step == "stage2":
-            subset = _random_subset(work, args.stage2_examples) if args.stage2_examples else work / "data"
-            _train_stage("stage2", work, work / "stage1", args.stage2_minutes, [], data=subset)
+        elif step == "corpus":
+            step_corpus(work, args.corpus_questions)
+        elif step == "states":
+            step_states(work)
+        elif step == "decoder":
+            step_decoder(work, args.decoder_minutes, args.decoder_steps)
         elif step == "export":
-            step_export(work, Path(args.weights_dir) if args.weights_dir else None)
+            step_export(work, Path(args.weights_dir) if args.weights_dir else None,
+                        Path(args.adaptor_from) if args.adaptor_from else None)
         _log(f"step {step} done in {time.time() - start:.0f} s")
     return 0
 
