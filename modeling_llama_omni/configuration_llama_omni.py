@@ -169,6 +169,11 @@ class LlamaOmniConfig(PreTrainedConfig):
             layer and added to the projected state, as LLaMA-Omni2's gate fusion feeds its decoder both. The released
             LLaMA-Omni reads the states alone (`False`); our phoneme-unit models use `True`: a state identifies the
             token it predicted only in part, the embedding names it exactly.
+        speech_decoder_token_residuals (`bool`, *optional*, defaults to `False`):
+            (with `speech_decoder_token_embeddings`) Whether the CTC speech decoder also keeps a table of its own, one
+            vector per text token (zero-initialised), added to the projected token embedding: what a token sounds like
+            is not a linear function of its LLM embedding, and the table lets the decoder learn it per token, while
+            tokens it never saw fall back to the projection.
         penalties_see_prompt (`bool`, *optional*, defaults to `True`):
             Whether `generate()`'s logits processors that read the earlier ids (`repetition_penalty`,
             `no_repeat_ngram_size`, `sequence_bias`, `bad_words_ids`) see the prompt too (transformers' way, our own
@@ -255,6 +260,7 @@ class LlamaOmniConfig(PreTrainedConfig):
     ctc_loss_weight: float = 1.0
     speech_decoder_alignment: str = "predicting"
     speech_decoder_token_embeddings: bool = False
+    speech_decoder_token_residuals: bool = False
     penalties_see_prompt: bool = True
     tie_word_embeddings: bool = False
     tts_config: dict | PreTrainedConfig | None = None
@@ -288,6 +294,12 @@ class LlamaOmniConfig(PreTrainedConfig):
             raise ValueError(
                 f"speech_decoder_token_embeddings must be True or False, got {self.speech_decoder_token_embeddings!r}"
             )
+        if not isinstance(self.speech_decoder_token_residuals, bool):
+            raise ValueError(
+                f"speech_decoder_token_residuals must be True or False, got {self.speech_decoder_token_residuals!r}"
+            )
+        if self.speech_decoder_token_residuals and not self.speech_decoder_token_embeddings:
+            raise ValueError("speech_decoder_token_residuals=True needs speech_decoder_token_embeddings=True")
         if self.speech_decoder_token_embeddings and self.speech_decoder_type != "ctc":
             raise ValueError(
                 "speech_decoder_token_embeddings=True is an option of the CTC speech decoder; the autoregressive "

@@ -230,6 +230,18 @@ class LlamaOmniSpeechAdaptor(nn.Module):
         return self.linear2(self.act(self.linear1(stacked)))
 
 
+class LlamaOmniTokenResiduals(nn.Module):
+    """One learned vector per text token (zero-initialised): the CTC speech decoder's own per-token input, added to
+    the projected LLM embedding of the token (`LlamaOmniConfig.speech_decoder_token_residuals`)."""
+
+    def __init__(self, vocab_size: int, hidden_size: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(vocab_size, hidden_size))
+
+    def forward(self, token_ids: torch.LongTensor) -> torch.FloatTensor:
+        return F.embedding(token_ids, self.weight)
+
+
 class LlamaOmniCTCSpeechDecoder(nn.Module):
     """
     The non-autoregressive CTC speech decoder of LLaMA-Omni: the LLM's hidden states are upsampled (each repeated
@@ -238,7 +250,8 @@ class LlamaOmniCTCSpeechDecoder(nn.Module):
     CTC blank). There is no final norm (as in the released checkpoint).
 
     With `config.speech_decoder_token_embeddings`, each state is paired with the LLM input embedding of the token it
-    predicted: `token_proj(embedding)` is added to `input_proj(state)` on every upsampled frame.
+    predicted: `token_proj(embedding)` is added to `input_proj(state)` on every upsampled frame; with
+    `config.speech_decoder_token_residuals`, so is the token's own learned vector (`token_residuals`).
     """
 
     def __init__(self, config: LlamaOmniConfig):
@@ -259,6 +272,11 @@ class LlamaOmniCTCSpeechDecoder(nn.Module):
         self.token_proj = (
             nn.Linear(config.text_config.hidden_size, decoder_config.hidden_size, bias=False)
             if config.speech_decoder_token_embeddings
+            else None
+        )
+        self.token_residuals = (
+            LlamaOmniTokenResiduals(config.text_config.vocab_size, decoder_config.hidden_size)
+            if config.speech_decoder_token_residuals
             else None
         )
 
@@ -283,6 +301,7 @@ class LlamaOmniCTCSpeechDecoder(nn.Module):
         past_key_values: Cache | None = None,
         use_cache: bool = False,
         token_embeds: torch.FloatTensor | None = None,
+        token_ids: torch.LongTensor | None = None,
     ) -> torch.FloatTensor:
         r"""
         Args:
@@ -296,6 +315,9 @@ class LlamaOmniCTCSpeechDecoder(nn.Module):
             token_embeds (`torch.FloatTensor` of shape `(batch_size, num_states, llm_hidden_size)`, *optional*):
                 The LLM input embeddings of the tokens the states predicted. Required when the decoder reads them
                 (`config.speech_decoder_token_embeddings`), refused otherwise.
+            token_ids (`torch.LongTensor` of shape `(batch_size, num_states)`, *optional*):
+                The tokens themselves; required by a decoder with its own per-token table
+                (`config.speech_decoder_token_residuals`), else unused.
 
         Returns:
             `torch.FloatTensor` of shape `(batch_size, num_states * ctc_upsample_factor, unit_vocab_size + 1)`:
@@ -315,7 +337,15 @@ class LlamaOmniCTCSpeechDecoder(nn.Module):
                     f"token_embeds must have the shape of hidden_states {tuple(hidden_states.shape)}, got "
                     f"{tuple(token_embeds.shape)}"
                 )
-            frames = frames + self.token_proj(token_embeds.to(frames.dtype).repeat_interleave(self.upsample_factor, 1))
+            token_inputs = self.token_proj(token_embeds.to(frames.dtype))
+            if self.token_residuals is not None:
+                if token_ids is None or token_ids.shape != hidden_states.shape[:2]:
+                    raise ValueError(
+                        "This speech decoder has its own per-token table: pass token_ids of shape "
+                        f"{tuple(hidden_states.shape[:2])}"
+                    )
+                token_inputs = token_inputs + self.token_residuals(token_ids.to(frames.device)).to(frames.dtype)
+            frames = frames + token_inputs.repeat_interleave(self.upsample_factor, 1)
         past_seen = past_key_values.get_seq_length() if past_key_values is not None else 0
         position_ids = (torch.arange(frames.shape[1], device=frames.device) + past_seen).unsqueeze(0)
         if frame_mask is not None and past_seen > 0:
@@ -433,9 +463,11 @@ class CTCUnitStream:
         if self.speech_decoder.uses_token_embeddings:
             if token_ids is None:
                 raise ValueError("This speech decoder reads the emitted tokens' embeddings: pass token_ids")
-            token_embeds = self.embed_tokens(token_ids.reshape(hidden_states.shape[:2]).to(device)).to(dtype)
+            token_ids = token_ids.reshape(hidden_states.shape[:2]).to(device)
+            token_embeds = self.embed_tokens(token_ids).to(dtype)
         logits = self.speech_decoder(
-            hidden_states.to(device, dtype), past_key_values=self.cache, use_cache=True, token_embeds=token_embeds
+            hidden_states.to(device, dtype), past_key_values=self.cache, use_cache=True, token_embeds=token_embeds,
+            token_ids=token_ids,
         )
         new_units = []
         for i, frame_ids in enumerate(logits.argmax(-1).tolist()):
@@ -468,6 +500,11 @@ class LlamaOmniPreTrainedModel(PreTrainedModel):
     _supports_flex_attn = True
     _supports_attention_backend = True
     _can_compile_fullgraph = False
+
+    def _init_weights(self, module: nn.Module) -> None:
+        super()._init_weights(module)
+        if isinstance(module, LlamaOmniTokenResiduals):
+            nn.init.zeros_(module.weight)
 
     def save_pretrained(self, save_directory: str | os.PathLike, *args, remote_code: bool = False, **kwargs):
         """
@@ -903,8 +940,9 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
         new_type = config_kwargs.get("speech_decoder_type", self.config.speech_decoder_type)
         # The sub-config of the other decoder type does not carry over (the one in use is `None`, left out).
         fields.pop("tts_config" if new_type == "ctc" else "speech_decoder_config", None)
-        if new_type == "ar":  # the autoregressive decoder always reads the token embeddings; the CTC option goes
+        if new_type == "ar":  # the autoregressive decoder always reads the token embeddings; the CTC options go
             fields.pop("speech_decoder_token_embeddings", None)
+            fields.pop("speech_decoder_token_residuals", None)
         config = LlamaOmniConfig(**{**fields, **config_kwargs})
         config._attn_implementation = self.config._attn_implementation
         config.dtype = self.config.dtype
@@ -1038,26 +1076,25 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
             return self.config.tts_loss_weight * output.loss, output.loss, output.logits
         states = states.to(self.speech_decoder.input_proj.weight.dtype)
         state_mask = (torch.arange(states.shape[1], device=states.device)[None, :] < lengths[:, None]).long()
-        ctc_logits = self.speech_decoder(states, state_mask, token_embeds=self._decoder_token_embeds(token_ids, states))
+        ctc_logits = self.speech_decoder(states, state_mask, **self._decoder_token_inputs(token_ids, states))
         ctc_loss = self.speech_decoder.ctc_loss(
             ctc_logits, lengths * self.config.ctc_upsample_factor, unit_labels.to(ctc_logits.device)
         )
         return self.config.ctc_loss_weight * ctc_loss, ctc_loss, ctc_logits
 
-    def _decoder_token_embeds(
-        self, token_ids: torch.LongTensor | None, states: torch.FloatTensor
-    ) -> torch.FloatTensor | None:
-        """The LLM input embeddings of `token_ids` (shaped like `states[..., 0]`) for a CTC decoder that reads them,
-        `None` for one that does not."""
+    def _decoder_token_inputs(self, token_ids: torch.LongTensor | None, states: torch.FloatTensor) -> dict:
+        """The token inputs of a CTC decoder that reads them (`token_embeds`: the LLM input embeddings of `token_ids`,
+        shaped like `states[..., 0]`, and `token_ids`), `{}` for one that reads the states only."""
         if not getattr(self.speech_decoder, "uses_token_embeddings", False):
-            return None
+            return {}
         if token_ids is None:
             raise ValueError(
                 "This speech decoder reads the embeddings of the tokens the states predicted: pass the response "
                 "tokens (token_ids) with the states"
             )
         token_ids = token_ids.reshape(states.shape[:2]).to(self.get_input_embeddings().weight.device)
-        return self.get_input_embeddings()(token_ids).to(device=states.device, dtype=states.dtype)
+        embeds = self.get_input_embeddings()(token_ids).to(device=states.device, dtype=states.dtype)
+        return {"token_embeds": embeds, "token_ids": token_ids.to(states.device)}
 
     def load_vocoder(self, path: str | os.PathLike | None = None, **kwargs) -> nn.Module:
         """
@@ -1176,7 +1213,7 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
             raise ValueError(f"The CTC speech decoder takes no decoding settings, got {sorted(decoding_kwargs)}")
         dtype = self.speech_decoder.input_proj.weight.dtype
         logits = self.speech_decoder(
-            hidden_states.to(dtype), attention_mask, token_embeds=self._decoder_token_embeds(token_ids, hidden_states)
+            hidden_states.to(dtype), attention_mask, **self._decoder_token_inputs(token_ids, hidden_states)
         )
         frame_ids = logits.argmax(-1)
         frame_lengths = attention_mask.long().sum(-1) * self.config.ctc_upsample_factor
@@ -1572,6 +1609,7 @@ __all__ = [
     "LlamaOmniSpeechEncoder",
     "LlamaOmniSpeechAdaptor",
     "LlamaOmniCTCSpeechDecoder",
+    "LlamaOmniTokenResiduals",
     "CTCUnitStream",
     "LlamaOmniARSpeechDecoder",
     "ARUnitStream",

@@ -137,3 +137,43 @@ def test_replace_speech_decoder_by_the_autoregressive_one_drops_the_ctc_option()
     model, _ = tiny_model_and_processor(speech_decoder_token_embeddings=True)
     model.replace_speech_decoder(**tiny_ar_config_kwargs())
     assert model.config.speech_decoder_type == "ar" and model.config.speech_decoder_token_embeddings is False
+
+
+def test_token_residuals_start_at_zero_and_are_learned_per_token():
+    model, _ = tiny_model_and_processor(speech_decoder_token_embeddings=True)
+    hidden, tokens = _states_and_tokens(model, n=9, seed=2)
+    before = model.predict_units(hidden, token_ids=tokens)[0].tolist()
+    model.replace_speech_decoder(speech_decoder_token_embeddings=True, speech_decoder_token_residuals=True)
+    residuals = model.speech_decoder.token_residuals
+    assert residuals.weight.shape == (model.config.text_config.vocab_size, model.speech_decoder.config.hidden_size)
+    assert torch.count_nonzero(residuals.weight) == 0  # zero-initialised: the projection alone at first
+    # a token's own vector changes what the decoder reads for that token only
+    with torch.no_grad():
+        residuals.weight[int(tokens[0, 3])] = 5.0
+        embeds = model.get_input_embeddings()(tokens)
+        logits = model.speech_decoder(hidden, token_embeds=embeds, token_ids=tokens)
+        base = model.speech_decoder(hidden, token_embeds=embeds, token_ids=torch.zeros_like(tokens))
+    factor = model.config.ctc_upsample_factor
+    changed = (logits - base).abs().amax(-1)[0] > 1e-6
+    first = int((tokens[0] == tokens[0, 3]).nonzero()[0])
+    assert not changed[: first * factor].any() and changed[first * factor : (first + 1) * factor].all()
+    with pytest.raises(ValueError, match="pass token_ids"):
+        model.speech_decoder(hidden, token_embeds=embeds)
+    # incremental == one-shot with the table, and the model's helpers pass the ids
+    one_shot = model.predict_units(hidden, token_ids=tokens)[0].tolist()
+    stream = model.speech_unit_stream()
+    units = stream.step(hidden[:, :4], tokens[:, :4])[0] + stream.step(hidden[:, 4:], tokens[:, 4:])[0]
+    assert units == one_shot and isinstance(before, list)
+    with pytest.raises(ValueError, match="needs speech_decoder_token_embeddings=True"):
+        tiny_config(speech_decoder_token_residuals=True)
+
+
+def test_token_residuals_survive_save_and_load(tmp_path):
+    model, _ = tiny_model_and_processor(speech_decoder_token_embeddings=True, speech_decoder_token_residuals=True)
+    with torch.no_grad():
+        model.speech_decoder.token_residuals.weight.normal_()
+    model.save_pretrained(tmp_path)
+    loaded = LlamaOmniForConditionalGeneration.from_pretrained(tmp_path)
+    torch.testing.assert_close(loaded.speech_decoder.token_residuals.weight, model.speech_decoder.token_residuals.weight)
+    fresh = LlamaOmniForConditionalGeneration(loaded.config)
+    assert torch.count_nonzero(fresh.speech_decoder.token_residuals.weight) == 0

@@ -58,6 +58,7 @@ _DECODER_FIELDS = (
     "speech_decoder_type",
     "speech_decoder_config",
     "speech_decoder_token_embeddings",
+    "speech_decoder_token_residuals",
     "unit_vocab_size",
     "ctc_upsample_factor",
     "ctc_loss_weight",
