@@ -53,8 +53,7 @@ setup(
         "processing.instructs2s": ["data/*.jsonl", "recipes/*.yaml"],
         "trainers": ["recipes/*.yaml", "recipes/embedded/*.yaml", "accelerate/*.yaml"],
         # the embedded default model's trained weights (llama-omni-tiny)
-        "offline_assets": ["llama_omni_tiny/*.json", "llama_omni_tiny/*.safetensors",
-                           "llama_omni_tiny/unit_extractor/*"],
+        "offline_assets": ["llama_omni_tiny/*.json", "llama_omni_tiny/*.safetensors"],
         # the evaluation metrics: `evaluate` modules loaded by path
         "evaluation": ["metrics/*/*.py"],
     },

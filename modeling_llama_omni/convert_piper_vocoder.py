@@ -48,6 +48,26 @@ def _attribute_values(attribute: Any) -> list:
     return []
 
 
+def load_onnx_model(path: str, what: str = "ONNX file") -> Any:
+    """The ONNX `ModelProto` at `path`, without external data.
+
+    Raises:
+        FileNotFoundError: no such file. ValueError: not an ONNX model.
+    """
+    import onnx
+    from google.protobuf.message import DecodeError
+
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{what} not found: {path}")
+    try:
+        model = onnx.load(path, load_external_data=False)
+    except DecodeError:
+        raise ValueError(f"{path} is not an ONNX model (not a protobuf ModelProto)") from None
+    if not model.HasField("graph"):
+        raise ValueError(f"{path} is not an ONNX model (no graph)")
+    return model
+
+
 def read_onnx_decoder(path: str | os.PathLike, prefix: str = DECODER_PREFIX) -> tuple[dict[str, np.ndarray], dict]:
     """
     Reads the initializers whose names start with `prefix` and the attributes of the nodes that use them (with the
@@ -67,18 +87,10 @@ def read_onnx_decoder(path: str | os.PathLike, prefix: str = DECODER_PREFIX) -> 
             or no initializer with the prefix.
     """
     import onnx
-    from google.protobuf.message import DecodeError
     from onnx import numpy_helper
 
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"ONNX file not found: {path}")
-    try:
-        model = onnx.load(path, load_external_data=False)
-    except DecodeError:
-        raise ValueError(f"{path} is not an ONNX model (not a protobuf ModelProto)") from None
-    if not model.HasField("graph"):
-        raise ValueError(f"{path} is not an ONNX model (no graph)")
+    model = load_onnx_model(path)
     initializers: dict[str, np.ndarray] = {}
     for tensor in model.graph.initializer:
         if tensor.name.startswith(prefix):

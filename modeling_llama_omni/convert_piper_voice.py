@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from .configuration_vits_vocoder import LlamaOmniVitsVocoderConfig
-from .convert_piper_vocoder import piper_decoder_config
+from .convert_piper_vocoder import load_onnx_model, piper_decoder_config
 from .modeling_vits_vocoder import LlamaOmniVitsVocoder
 
 DP_EXP_NEG_LOGS = "/dp/flows.0/Exp_output_0"
@@ -58,18 +58,10 @@ def read_piper_voice(onnx_path: str | os.PathLike) -> tuple[dict[str, np.ndarray
         FileNotFoundError: no such file. ValueError: not an ONNX model, external data, or not a VITS voice.
     """
     import onnx
-    from google.protobuf.message import DecodeError
     from onnx import numpy_helper
 
     onnx_path = os.fspath(onnx_path)
-    if not os.path.isfile(onnx_path):
-        raise FileNotFoundError(f"Piper voice file not found: {onnx_path}")
-    try:
-        model = onnx.load(onnx_path, load_external_data=False)
-    except DecodeError:
-        raise ValueError(f"{onnx_path} is not an ONNX model (not a protobuf ModelProto)") from None
-    if not model.HasField("graph"):
-        raise ValueError(f"{onnx_path} is not an ONNX model (no graph)")
+    model = load_onnx_model(onnx_path, what="Piper voice file")
     raw: dict[str, np.ndarray] = {}
     for tensor in model.graph.initializer:
         if tensor.data_location == onnx.TensorProto.EXTERNAL:

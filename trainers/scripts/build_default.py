@@ -249,9 +249,10 @@ def _decoder_model(work: Path):
 
     model, processor = load_model_and_processor(str(work / "init"))
     arch = dict(DEFAULT_ARCHITECTURE)
-    fields = {k: arch[k] for k in ("ctc_upsample_factor", "unit_vocab_size", "speech_decoder_token_embeddings")}
-    if (model.config.ctc_upsample_factor, model.config.unit_vocab_size,
-            model.config.speech_decoder_token_embeddings) != tuple(fields.values()):
+    names = ("ctc_upsample_factor", "unit_vocab_size", "speech_decoder_token_embeddings",
+             "speech_decoder_token_residuals")
+    fields = {k: arch.get(k, False) for k in names}
+    if any(getattr(model.config, k) != v for k, v in fields.items()):
         model.replace_speech_decoder(**fields)
     return model, processor
 
