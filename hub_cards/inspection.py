@@ -137,9 +137,10 @@ def inspect_model_folder(
     vocoder_config = None
     if (vocoder_dir / "config.json").is_file():
         vocoder_config = read_json_object(vocoder_dir / "config.json", "vocoder config")
-        if vocoder_config.get("model_type") != "llama_omni_unit_vocoder":
+        if vocoder_config.get("model_type") not in ("llama_omni_unit_vocoder", "llama_omni_vits_vocoder"):
             raise CardError(f"{vocoder_dir / 'config.json'} is not a unit vocoder config "
-                            f"(model_type {vocoder_config.get('model_type')!r})")
+                            f"(model_type {vocoder_config.get('model_type')!r}; expected 'llama_omni_unit_vocoder' "
+                            "or 'llama_omni_vits_vocoder')")
         parameters["vocoder"] = sum(safetensors_parameter_counts(vocoder_dir).values())
     elif vocoder_folder is not None:
         raise FileNotFoundError(f"{vocoder_dir} has no config.json: not a saved unit vocoder folder")

@@ -56,6 +56,8 @@ MODEL_REPO_FILES = {
     "modeling_omni2_decoder.py", "configuration_unit_vocoder.py", "modeling_unit_vocoder.py",
     # the model loads a LLaMA-Omni2 token-to-waveform vocoder/ too, so its code travels with every folder
     "configuration_token2wav.py", "modeling_token2wav.py", "modeling_token2wav_flow.py", "modeling_token2wav_hift.py",
+    # and the whole-VITS phoneme vocoder's (llama-omni-tiny's)
+    "configuration_vits_vocoder.py", "modeling_vits_vocoder.py",
     "processor_config.json", "processing_llama_omni.py", "audio_llama_omni.py", "tokenizer.json",
     "tokenizer_config.json", "chat_template.jinja",
     "vocoder/config.json", "vocoder/model.safetensors", "vocoder/configuration_unit_vocoder.py",

@@ -84,7 +84,7 @@ def latent_config(output_dir, **overrides) -> VocoderTrainingConfig:
 @pytest.fixture(scope="module")
 def overfit_latent(joe_clip, tmp_path_factory):
     """A latent front-end vocoder trained for 60 steps on the clip: `(trainer, summary)`."""
-    config = latent_config(tmp_path_factory.mktemp("latent"), max_steps=60)
+    config = latent_config(tmp_path_factory.mktemp("latent"), max_steps=80)
     trainer = UnitVocoderTrainer(build_vocoder(config, NUM_UNITS), config, [joe_clip])
     summary = trainer.train()
     trainer.vocoder.eval()
