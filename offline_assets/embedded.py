@@ -10,8 +10,9 @@ The model is LLaMA-Omni built from offline parts:
   into our torch port, `LlamaOmniVitsVocoder`); the speech units are the voice's phoneme ids.
 
 What we trained (the speech adaptor and the CTC speech decoder, with `llama-omni build-default`, see
-trainers/scripts/build_default.py) lives in `llama_omni_tiny/` next to this file: a few MB of safetensors and a
-`manifest.json` naming the asset packages and versions they sit on and the vocoder's settings. `assemble_default()` puts the
+trainers/scripts/build_default.py) lives in `llama_omni_tiny/` next to this file: ~73 MB of safetensors (most of it
+the decoder's per-token table) and a `manifest.json` naming the asset packages and versions they sit on and the
+vocoder's settings. `assemble_default()` puts the
 whole model together into a regular model folder (model, processor, `vocoder/`, remote code) in the local cache,
 once (seconds; no network), and `load_default()` loads it:
 
