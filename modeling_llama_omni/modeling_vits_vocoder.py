@@ -801,10 +801,9 @@ class LlamaOmniVitsStream:
         model ([`LlamaOmniVitsVocoder`]): the vocoder, in eval mode.
         first_chunk_units (`int`, *optional*, defaults to 3): minimum units of the first chunk (an answer's first
             word, e.g. "The", is enough).
-        first_lookahead_units (`int`, *optional*, defaults to 3): right context of the first chunk. With a first
-            chunk of >= 6 units and 4 of lookahead, llama-omni-tiny's median time to first audio was 0.61 s (8
-            held-out questions, Omega = 10); with 3 and 2, 0.42 s, but the first join was audibly rougher (spectral
-            change at the joins 1.66x the average, against < 1.5x with 3).
+        first_lookahead_units (`int`, *optional*, defaults to 3): right context of the first chunk. Shorter
+            first chunks give earlier first audio (benchmarks/tiny_quality.py measures it); with 2 the first join
+            was rougher than tests/test_vits_vocoder.py's joe seam check allows.
         chunk_units (`int`, *optional*, defaults to 12): minimum units of later chunks.
         lookahead_units (`int`, *optional*, defaults to 12): right context of later chunks.
         left_context_units (`int`, *optional*, defaults to 12): already-vocoded units re-run on the left.
