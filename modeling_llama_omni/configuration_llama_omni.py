@@ -145,6 +145,12 @@ class LlamaOmniConfig(PreTrainedConfig):
             Width of the adaptor's hidden layer.
         speech_adaptor_hidden_act (`str`, *optional*, defaults to `"relu"`):
             Activation between the two adaptor layers.
+        speech_adaptor_num_layers (`int`, *optional*, defaults to 0):
+            Transformer encoder layers (pre-norm, bidirectional self-attention over the clip's speech embeddings,
+            width `speech_adaptor_hidden_size`, feed-forward of the same width) between the adaptor's activation
+            and its second linear layer. 0 is the released adaptor (an MLP applied to each embedding alone).
+        speech_adaptor_num_heads (`int`, *optional*, defaults to 8):
+            Attention heads of those layers; must divide `speech_adaptor_hidden_size`.
         pad_to_30s (`bool`, *optional*, defaults to `False`):
             Whether the checkpoint expects every clip padded to 30 s (3000 mel frames), as the original
             LLaMA-Omni does. When `False`, the encoder runs on the clip's own length.
@@ -253,6 +259,8 @@ class LlamaOmniConfig(PreTrainedConfig):
     speech_downsample_rate: int = 5
     speech_adaptor_hidden_size: int = 2048
     speech_adaptor_hidden_act: str = "relu"
+    speech_adaptor_num_layers: int = 0
+    speech_adaptor_num_heads: int = 8
     pad_to_30s: bool = False
     speech_decoder_type: str = "ctc"
     ctc_upsample_factor: int = 25
@@ -316,6 +324,14 @@ class LlamaOmniConfig(PreTrainedConfig):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        layers, heads = self.speech_adaptor_num_layers, self.speech_adaptor_num_heads
+        if not isinstance(layers, int) or isinstance(layers, bool) or layers < 0:
+            raise ValueError(f"speech_adaptor_num_layers must be an integer >= 0, got {layers!r}")
+        if not isinstance(heads, int) or isinstance(heads, bool) or heads < 1 or self.speech_adaptor_hidden_size % heads:
+            raise ValueError(
+                f"speech_adaptor_num_heads must be a positive integer dividing speech_adaptor_hidden_size "
+                f"({self.speech_adaptor_hidden_size}), got {heads!r}"
+            )
         # Each speech decoder type gets the sub-config it uses with the released checkpoint's defaults.
         if self.speech_decoder_type == "ctc" and self.speech_decoder_config is None:
             self.speech_decoder_config = dict(self.sub_configs_defaults["speech_decoder_config"].init_kwargs)

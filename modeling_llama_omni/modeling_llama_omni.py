@@ -208,26 +208,63 @@ class LlamaOmniSpeechEncoder(WhisperEncoder):
         return SpeechEncoderOutput(last_hidden_state=hidden, output_lengths=output_lengths)
 
 
+class LlamaOmniAdaptorLayer(nn.Module):
+    """A pre-norm Transformer encoder layer of the speech adaptor (`LlamaOmniConfig.speech_adaptor_num_layers`):
+    bidirectional multi-head self-attention, then a GELU feed-forward of the same width, each with a residual."""
+
+    def __init__(self, hidden_size: int, num_heads: int):
+        super().__init__()
+        self.attention_norm = nn.LayerNorm(hidden_size)
+        self.attention = nn.MultiheadAttention(hidden_size, num_heads, batch_first=True)
+        self.ffn_norm = nn.LayerNorm(hidden_size)
+        self.fc1 = nn.Linear(hidden_size, hidden_size)
+        self.fc2 = nn.Linear(hidden_size, hidden_size)
+
+    def forward(self, hidden_states: torch.FloatTensor, padding_mask: torch.BoolTensor | None = None):
+        """`padding_mask` `(batch, frames)`: True where an embedding is padding (never attended to)."""
+        x = self.attention_norm(hidden_states)
+        attended, _ = self.attention(x, x, x, key_padding_mask=padding_mask, need_weights=False)
+        hidden_states = hidden_states + attended
+        return hidden_states + self.fc2(F.gelu(self.fc1(self.ffn_norm(hidden_states))))
+
+
 class LlamaOmniSpeechAdaptor(nn.Module):
     """
     The speech adaptor: concatenates every `k = speech_downsample_rate` consecutive encoder frames (frames left over
-    at the end are discarded, as in the original), then Linear -> ReLU -> Linear to the LLM's hidden size.
+    at the end are discarded, as in the original), then Linear -> ReLU -> Linear to the LLM's hidden size. With
+    `config.speech_adaptor_num_layers > 0`, pre-norm Transformer encoder layers run between the activation and the
+    second Linear, so each speech embedding also sees its neighbours (padded embeddings are masked out).
     """
 
     def __init__(self, config: LlamaOmniConfig):
         super().__init__()
         self.k = config.speech_downsample_rate
         encoder_dim = config.speech_encoder_config.d_model
-        self.linear1 = nn.Linear(encoder_dim * self.k, config.speech_adaptor_hidden_size)
+        hidden = config.speech_adaptor_hidden_size
+        self.linear1 = nn.Linear(encoder_dim * self.k, hidden)
         self.act = ACT2FN[config.speech_adaptor_hidden_act]
-        self.linear2 = nn.Linear(config.speech_adaptor_hidden_size, config.text_config.hidden_size)
+        num_layers = getattr(config, "speech_adaptor_num_layers", 0)
+        self.layers = nn.ModuleList(
+            LlamaOmniAdaptorLayer(hidden, config.speech_adaptor_num_heads) for _ in range(num_layers)
+        )
+        self.linear2 = nn.Linear(hidden, config.text_config.hidden_size)
 
-    def forward(self, encoder_hidden_states: torch.FloatTensor) -> torch.FloatTensor:
-        """`(batch, frames, d_model)` -> `(batch, frames // k, hidden_size)`."""
+    def forward(self, encoder_hidden_states: torch.FloatTensor,
+                lengths: torch.LongTensor | None = None) -> torch.FloatTensor:
+        """`(batch, frames, d_model)` -> `(batch, frames // k, hidden_size)`; `lengths` (valid speech embeddings per
+        clip) masks the padding for the Transformer layers (all embeddings are valid when not given)."""
         batch_size, num_frames, dim = encoder_hidden_states.shape
         usable = num_frames - num_frames % self.k
         stacked = encoder_hidden_states[:, :usable].reshape(batch_size, usable // self.k, dim * self.k)
-        return self.linear2(self.act(self.linear1(stacked)))
+        hidden = self.act(self.linear1(stacked))
+        if len(self.layers):
+            padding = None
+            if lengths is not None:
+                positions = torch.arange(hidden.shape[1], device=hidden.device)
+                padding = positions[None, :] >= lengths.to(hidden.device)[:, None]
+            for layer in self.layers:
+                hidden = layer(hidden, padding)
+        return self.linear2(hidden)
 
 
 class LlamaOmniTokenResiduals(nn.Module):
@@ -505,6 +542,9 @@ class LlamaOmniPreTrainedModel(PreTrainedModel):
         super()._init_weights(module)
         if isinstance(module, LlamaOmniTokenResiduals):
             nn.init.zeros_(module.weight)
+        elif isinstance(module, nn.MultiheadAttention):  # its packed input projection is not an nn.Linear
+            nn.init.xavier_uniform_(module.in_proj_weight)
+            nn.init.zeros_(module.in_proj_bias)
 
     def save_pretrained(self, save_directory: str | os.PathLike, *args, remote_code: bool = False, **kwargs):
         """
@@ -634,14 +674,15 @@ class LlamaOmniModel(LlamaOmniPreTrainedModel):
                     device=speech_encoder_hidden_states.device,
                 )
             adaptor_dtype = self.speech_adaptor.linear1.weight.dtype
-            speech_embeddings = self.speech_adaptor(speech_encoder_hidden_states.to(adaptor_dtype))
-            return speech_embeddings, speech_encoder_lengths.long() // self.config.speech_downsample_rate
+            lengths = speech_encoder_lengths.long() // self.config.speech_downsample_rate
+            speech_embeddings = self.speech_adaptor(speech_encoder_hidden_states.to(adaptor_dtype), lengths)
+            return speech_embeddings, lengths
         if input_features is None:
             raise ValueError("get_speech_features needs input_features or speech_encoder_hidden_states")
         self._check_input_features(input_features, feature_attention_mask)
         encoder_output = self.speech_encoder(input_features, attention_mask=feature_attention_mask)
-        speech_embeddings = self.speech_adaptor(encoder_output.last_hidden_state)
         lengths = encoder_output.output_lengths // self.config.speech_downsample_rate
+        speech_embeddings = self.speech_adaptor(encoder_output.last_hidden_state, lengths)
         return speech_embeddings, lengths
 
     def _check_encoder_states(self, hidden_states: torch.Tensor, lengths: torch.Tensor | None) -> None:

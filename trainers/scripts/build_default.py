@@ -3,22 +3,24 @@
 
 Steps (each one resumable and skipped when its output is complete; `--steps` picks some):
 
-1. `data`: the speech-instruction set (processing/instructs2s/recipes/instructs2s_embedded.yaml): every seed
-   instruction spoken by the training voices, SmolLM2's answers to the written questions.
-2. `voices`: each training instruction spoken by more of the training voices (the builder draws one voice per
-   example; the extra copies share the response). Flite "awb" is never used: it is the held-out voice of the
-   evaluation (benchmarks/tiny_quality.py).
-3. `init`: the untrained model: Whisper-base encoder + SmolLM2-135M-Instruct + fresh adaptor and speech decoder.
-4. `warmup`: the adaptor learns to spell the spoken question in the LLM's token embeddings (a CTC loss on cosine
-   similarities, trainers/stages/adaptor_warmup.py): a dense target ~50x cheaper per example than stage 1's.
-5. `stage1`: the adaptor learns to make the frozen LLM answer the spoken question as it answers the written one.
-6. `corpus`: the speech decoder's text corpus (processing/instructs2s/phoneme_corpus.py): SmolLM2's answers to
+1. `init`: the untrained model: Whisper-base encoder + SmolLM2-135M-Instruct + fresh adaptor and speech decoder.
+2. `corpus`: the speech decoder's text corpus (processing/instructs2s/phoneme_corpus.py): SmolLM2's answers to
    thousands of template questions and the seed training questions (never a held-out one), plus the sentences of
    Debian's `fortunes`, each with its Piper joe phoneme ids (espeak-ng). No audio.
-7. `states`: the frozen LLM reads each corpus answer after its question (teacher forcing, text mode); the hidden
+3. `speech`: the adaptor's speech (processing/instructs2s/spoken_questions.py): every answered corpus question spoken
+   3 times and every other template question once, each time by a random training voice (flite kal16/rms/slt,
+   espeak-ng's English voices and speaker variants, Piper joe; never flite "awb", the held-out voice of
+   benchmarks/tiny_quality.py) with speed, noise and level perturbation; the held-out seed questions once (only
+   the warm-up's report reads them). Their Whisper-base encoder outputs are cached (fp16).
+4. `warmup`: the adaptor learns to spell the spoken question in the LLM's token embeddings (a CTC loss on cosine
+   similarities, trainers/stages/adaptor_warmup.py) over all those utterances: a dense target ~50x cheaper per
+   example than stage 1's.
+5. `stage1`: the adaptor learns to make the frozen LLM answer the spoken question as it answers the written one (the
+   answered questions; the corpus step's answers are the targets).
+6. `states`: the frozen LLM reads each corpus answer after its question (teacher forcing, text mode); the hidden
    states that predicted each answer token and the tokens are cached (trainers/stages/phoneme_decoder.py).
-8. `decoder`: the CTC speech decoder learns the answers' phoneme ids from those states and the tokens' embeddings.
-9. `export`: the trained parts (adaptor from stage 1, speech decoder) and a manifest into
+7. `decoder`: the CTC speech decoder learns the answers' phoneme ids from those states and the tokens' embeddings.
+8. `export`: the trained parts (adaptor from stage 1, speech decoder) and a manifest into
    offline_assets/llama_omni_tiny/, which `offline_assets.embedded.assemble_default()` reads; the unit vocoder is
    Piper joe's whole VITS voice, read from its pip package (nothing trained).
 
@@ -26,7 +28,7 @@ The speech decoder's steps (corpus, states, decoder) do not depend on the adapto
 states, so it can be rebuilt alone (`--steps init,corpus,states,decoder,export --adaptor-from DIR` keeps the adaptor
 of an earlier export).
 
-    llama-omni build-default                   # all steps but `voices`
+    llama-omni build-default                   # every step
     llama-omni build-default --steps init,corpus,states,decoder,export --adaptor-from offline_assets/llama_omni_tiny
 """
 
@@ -34,8 +36,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -45,17 +45,17 @@ from transformers import TrainerCallback
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPES = ROOT / "trainers" / "recipes" / "embedded"
-DATA_RECIPE = ROOT / "processing" / "instructs2s" / "recipes" / "instructs2s_embedded.yaml"
-STEPS = ("data", "voices", "init", "warmup", "stage1", "corpus", "states", "decoder", "export")
-# `voices` is optional: with a CPU budget of ~40 minutes, stage 1 sees about one epoch of the base set anyway.
-DEFAULT_STEPS = ("data", "init", "warmup", "stage1", "corpus", "states", "decoder", "export")
+STEPS = ("init", "corpus", "speech", "warmup", "stage1", "states", "decoder", "export")
 DONE = "DONE.json"
 # one encoder-output cache for the warm-up, stage 1 and stage 2 (the encoder is frozen and the same in all three)
 ENCODER_CACHE = "encoder_cache"
-# The voices of the training instructions; flite:awb is held out for the evaluation.
-TRAIN_VOICES = ("flite:kal16", "flite:rms", "flite:slt", "espeak:en-us", "piper:joe")
-HELDOUT_VOICE = "flite:awb"
-VOICE_OPTIONS = {"espeak:en-us": {"speed": 140}}
+# Utterances per question of the `speech` step (random training voices + perturbation; flite:awb is held out for
+# the evaluation), and the seed of each set.
+SPEECH_COPIES = {"answered": 3, "questions": 1, "heldout": 1}
+SPEECH_SEEDS = {"answered": 0, "questions": 1, "heldout": 2}
+# The adaptor's CTC warm-up (trainers/stages/adaptor_warmup.py AdaptorWarmupConfig fields).
+WARMUP_TRAINING = {"head_vocabulary": "batch", "negatives": 4096, "bf16": True, "max_epochs": 6,
+                   "eval_examples": 128, "logging_steps": 50}
 # The speech decoder's corpus: template questions answered by SmolLM2 (+ the seed training questions) and fortunes.
 CORPUS_QUESTIONS = 2500
 CORPUS_SETTINGS = {"dtype": "bfloat16", "batch_size": 32, "max_new_tokens": 64}
@@ -92,90 +92,105 @@ def _log(message: str) -> None:
 # ----------------------------------------------------------------------------------------------------------------------
 
 
-def step_data(work: Path) -> None:
-    """The InstructS2S build (resumes a killed build)."""
-    from processing.instructs2s import BuildConfig, build_dataset
+def _speech_records(work: Path) -> dict[str, list[dict[str, str]]]:
+    """The questions of the `speech` step: `answered` (the corpus step's questions SmolLM2 answered, with the
+    answers: stage 1's targets), `questions` (the other template questions: the warm-up reads them) and `heldout`
+    (the held-out seed questions: only the warm-up's report decodes them, spoken by training voices)."""
+    from processing.instructs2s.phoneme_corpus import ANSWERS_FILE, seed_instructions, training_questions
 
-    config = BuildConfig.from_yaml(DATA_RECIPE, output_dir=str(work / "data"))
-    result = build_dataset(config, progress=True)
-    _log(f"data: {result.report['counts']}")
+    answers_path = work / "corpus" / ANSWERS_FILE
+    if not answers_path.is_file():
+        raise FileNotFoundError(f"no {answers_path}: run the `corpus` step first (its answers are stage 1's targets)")
+    answered = []
+    with open(answers_path, encoding="utf-8") as f:
+        for line in f:
+            row = json.loads(line) if line.strip() else None
+            if row and row.get("raw_response", "").strip():
+                answered.append({"id": row["id"], "instruction": row["question"], "response": row["raw_response"]})
+    taken = {r["id"] for r in answered}
+    questions = [{"id": q["id"], "instruction": q["question"]} for q in training_questions() if q["id"] not in taken]
+    heldout = [{"id": r["id"], "instruction": r["instruction"]} for r in seed_instructions("heldout")]
+    return {"answered": answered, "questions": questions, "heldout": heldout}
 
 
-def step_voices(work: Path, copies: int = 3, seed: int = 0) -> None:
-    """Adds `copies - 1` more spoken versions of every training instruction (other training voices)."""
-    import datasets
-    import numpy as np
-    from tqdm.auto import tqdm
+def step_speech(work: Path, num_proc: int = 2) -> None:
+    """Speaks the questions (`_speech_records`) with random training voices and perturbation
+    (processing/instructs2s/spoken_questions.py), then caches their encoder outputs (fp16)."""
+    import torch
 
-    from processing.instructs2s import SAMPLING_RATE, example_seed, speak, validate_audio
-    from offline_assets.tts import get_voice
+    from processing.instructs2s.spoken_questions import speak_questions
+    from trainers.stages.caches import EncoderOutputCache, speech_encoder_fingerprint
+    from trainers.stages.common import load_model_and_processor
 
-    target = work / "data_voices"
+    target = work / "speech"
     if _done(target):
         return
-    data = datasets.load_from_disk(str(work / "data"))
-    train = data["train"]
-    voices = {name: get_voice(name, **VOICE_OPTIONS.get(name, {})) for name in TRAIN_VOICES}
-    rows: dict[str, list] = {k: [] for k in train.column_names}
-    rejected = 0
-    source = train.select_columns([c for c in train.column_names if c != "speech_instruction"])
-    for row in tqdm(source, total=len(source), desc="extra instruction voices"):
-        rng = np.random.default_rng(example_seed(seed, row["id"], "extra-voices") % (2**32))
-        others = [v for v in TRAIN_VOICES if v != row["instruction_voice"]]
-        for name in rng.permutation(others)[: copies - 1]:
-            name = str(name)
-            audio = np.asarray(speak(voices[name], row["instruction"],
-                                      example_seed(seed, row["id"], name) % (2**62)), dtype=np.float32)
-            if validate_audio(audio, SAMPLING_RATE, max_seconds=30.0) is not None:
-                rejected += 1
-                continue
-            for key in rows:
-                if key == "speech_instruction":
-                    rows[key].append({"array": audio, "sampling_rate": SAMPLING_RATE})
-                elif key == "id":
-                    rows[key].append(f"{row['id']}@{name}")
-                elif key == "instruction_voice":
-                    rows[key].append(name)
-                else:
-                    rows[key].append(row[key])
-    extra = datasets.Dataset.from_dict(rows, features=train.features)
-    combined = datasets.DatasetDict({"train": datasets.concatenate_datasets([train, extra]).shuffle(seed=seed),
-                                     **{k: v for k, v in data.items() if k != "train"}})
-    tmp = target.with_name(target.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    combined.save_to_disk(str(tmp))
-    shutil.rmtree(target, ignore_errors=True)
-    os.replace(tmp, target)
-    _mark_done(target, {"train": len(combined["train"]), "extra": len(extra), "rejected": rejected,
-                        "voices": TRAIN_VOICES, "heldout_voice": HELDOUT_VOICE})
-    _log(f"voices: {len(train)} -> {len(combined['train'])} training examples ({rejected} rejected clips)")
+    records = _speech_records(work)
+    sets = {}
+    for name, copies in SPEECH_COPIES.items():
+        sets[name] = speak_questions(records[name], target / name, copies=copies, seed=SPEECH_SEEDS[name],
+                                     num_proc=num_proc)
+        _log(f"speech: {name}: {len(sets[name])} utterances")
+    model, processor = load_model_and_processor(str(work / "init"))
+    encoder = model.model.speech_encoder
+    cache = EncoderOutputCache(work / ENCODER_CACHE, speech_encoder_fingerprint(
+        encoder, processor.feature_extractor, next(encoder.parameters()).dtype))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(threads, num_proc))
+    try:
+        for name, dataset in sets.items():
+            cache.build(encoder, processor, dataset, speech_column="speech_instruction", id_column="id",
+                        dtype=torch.float16)
+    finally:
+        torch.set_num_threads(threads)
+    _mark_done(target, {name: {"records": len(records[name]), "utterances": len(sets[name]),
+                               "copies": SPEECH_COPIES[name]} for name in sets})
 
 
-def step_init(work: Path) -> None:
-    """The untrained model folder (pretrained encoder and LLM, fresh adaptor and speech decoder)."""
-    from offline_assets.embedded import base_model
+def _speech_sets(work: Path):
+    """The `speech` step's datasets: the warm-up's DatasetDict (train: every training utterance; test: held-out
+    questions) and the path of stage 1's (answered questions only)."""
+    import datasets
+
+    load = lambda name: datasets.load_from_disk(str(work / "speech" / name / "dataset"))  # noqa: E731
+    warmup = datasets.DatasetDict({"train": datasets.concatenate_datasets([load("answered"), load("questions")]),
+                                   "test": load("heldout")})
+    return warmup, work / "speech" / "answered" / "dataset"
+
+
+def step_init(work: Path, adaptor_layers: int | None = None) -> None:
+    """The untrained model folder (pretrained encoder and LLM, fresh adaptor and speech decoder); `adaptor_layers`
+    overrides the architecture's `speech_adaptor_num_layers` (Transformer layers inside the adaptor)."""
+    from offline_assets.embedded import DEFAULT_ARCHITECTURE, base_model
 
     target = work / "init"
-    if _done(target):
+    done = _done(target)
+    if done:
+        if adaptor_layers is not None and done.get("speech_adaptor_num_layers", 0) != adaptor_layers:
+            raise ValueError(f"{target} was made with speech_adaptor_num_layers="
+                             f"{done.get('speech_adaptor_num_layers', 0)}, not {adaptor_layers}: use another --work-dir")
         return
-    model, processor = base_model(system_prompt=embedded_system_prompt())
+    architecture = dict(DEFAULT_ARCHITECTURE)
+    if adaptor_layers is not None:
+        architecture["speech_adaptor_num_layers"] = adaptor_layers
+    model, processor = base_model(architecture, system_prompt=embedded_system_prompt())
     model.save_pretrained(target)
     processor.save_pretrained(target)
-    _mark_done(target, {"parameters": sum(p.numel() for p in model.parameters())})
+    _mark_done(target, {"parameters": sum(p.numel() for p in model.parameters()),
+                        "speech_adaptor_num_layers": model.config.speech_adaptor_num_layers})
 
 
 def step_warmup(work: Path, minutes: float) -> None:
-    """The CTC warm-up of the adaptor (trainers/stages/adaptor_warmup.py) on the training split, from `init`."""
-    import datasets
-
+    """The CTC warm-up of the adaptor (trainers/stages/adaptor_warmup.py) on every training utterance of the
+    `speech` step, from `init`."""
     from ..stages.adaptor_warmup import AdaptorWarmupConfig, warmup_adaptor
 
     target = work / "warmup"
     if _done(target):
         return
-    data = datasets.load_from_disk(str(work / "data"))
+    data, _ = _speech_sets(work)
     config = AdaptorWarmupConfig(output_dir=str(target), encoder_cache_dir=str(work / ENCODER_CACHE),
-                                 max_minutes=minutes)
+                                 max_minutes=minutes, **WARMUP_TRAINING)
     summary = warmup_adaptor(str(work / "init"), data, config)
     _mark_done(target, {k: v for k, v in summary.items() if k not in ("config", "log_history")})
     _log(f"warmup: CTC loss {summary['first_ctc_loss']:.2f} -> {summary['final_ctc_loss']:.2f}, greedy CTC WER "
@@ -204,9 +219,8 @@ def _train_stage(stage: str, work: Path, model_dir: Path, minutes: float, extra:
     target = work / stage
     if _done(target):
         return
-    # stage 1 trains on the extra-voices set when the (optional) `voices` step made it
     if data is None:
-        data = work / "data_voices" if stage == "stage1" and _done(work / "data_voices") else work / "data"
+        data = _speech_sets(work)[1]
     argv = ["--config", str(RECIPES / f"{stage}.yaml"), "--model_name_or_path", str(model_dir),
             "--dataset_path", str(data), "--output_dir", str(target),
             "--encoder_cache_dir", str(work / ENCODER_CACHE), *extra]
@@ -315,7 +329,7 @@ def step_export(work: Path, weights_dir: Path | None = None, adaptor_from: Path 
     load_phoneme_decoder(model, work / "decoder" / "best")
     training = {
         "command": "llama-omni build-default",
-        "data": (_done(work / "data_voices") or {}),
+        "speech": (_done(work / "speech") or {}),
         "corpus": {k: v for k, v in (_done(work / "corpus") or {}).items() if k in ("counts", "timings")},
         "states": (_done(work / "state_cache") or {}),
         "decoder": (_done(work / "decoder") or {}),
@@ -326,7 +340,11 @@ def step_export(work: Path, weights_dir: Path | None = None, adaptor_from: Path 
         training["warmup"] = _done(work / "warmup") or {}
         training["stage1"] = {k: v for k, v in (_done(work / "stage1") or {}).items() if k != "log_history"}
     settings = {"default_system_prompt": embedded_system_prompt(), "default_instruction": "<speech>"}
-    folder = write_weights(model, settings, DEFAULT_VOCODER, DEFAULT_ARCHITECTURE, training, weights_dir=weights_dir)
+    architecture = dict(DEFAULT_ARCHITECTURE)
+    if model.config.speech_adaptor_num_layers:
+        architecture["speech_adaptor_num_layers"] = model.config.speech_adaptor_num_layers
+        architecture["speech_adaptor_num_heads"] = model.config.speech_adaptor_num_heads
+    folder = write_weights(model, settings, DEFAULT_VOCODER, architecture, training, weights_dir=weights_dir)
     _log(f"export: wrote {folder}")
     return folder
 
@@ -334,10 +352,11 @@ def step_export(work: Path, weights_dir: Path | None = None, adaptor_from: Path 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="llama-omni build-default", description=__doc__.split("\n\n")[0])
     parser.add_argument("--work-dir", default="outputs/embedded", help="where the data and checkpoints go")
-    parser.add_argument("--steps", default=",".join(DEFAULT_STEPS),
-                        help=f"comma-separated subset of {','.join(STEPS)} (default: all but voices)")
-    parser.add_argument("--warmup-minutes", type=float, default=8.0, help="wall-time budget of the CTC warm-up")
-    parser.add_argument("--stage1-minutes", type=float, default=45.0, help="wall-time budget of stage 1")
+    parser.add_argument("--steps", default=",".join(STEPS),
+                        help=f"comma-separated subset of {','.join(STEPS)} (default: all)")
+    parser.add_argument("--warmup-minutes", type=float, default=25.0,
+                        help="wall-time budget of the CTC warm-up (it also stops after WARMUP_TRAINING max_epochs)")
+    parser.add_argument("--stage1-minutes", type=float, default=50.0, help="wall-time budget of stage 1")
     parser.add_argument("--corpus-questions", type=int, default=CORPUS_QUESTIONS,
                         help="template questions SmolLM2 answers for the speech decoder's corpus")
     parser.add_argument("--decoder-minutes", type=float, default=40.0,
@@ -347,6 +366,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--adaptor-from", default=None,
                         help="export the adaptor of these weights (a folder with model.safetensors, e.g. an earlier "
                              "export) instead of the stage1 step's")
+    parser.add_argument("--adaptor-layers", type=int, default=None,
+                        help="Transformer layers inside the speech adaptor (speech_adaptor_num_layers; default: the "
+                             "shipped architecture's)")
     parser.add_argument("--weights-dir", default=None, help="export here instead of the package's llama_omni_tiny/")
     args = parser.parse_args(argv)
     steps = [s.strip() for s in args.steps.split(",") if s.strip()]
@@ -361,12 +383,10 @@ def main(argv: list[str] | None = None) -> int:
             continue
         _log(f"step {step}")
         start = time.time()
-        if step == "data":
-            step_data(work)
-        elif step == "voices":
-            step_voices(work)
+        if step == "speech":
+            step_speech(work)
         elif step == "init":
-            step_init(work)
+            step_init(work, args.adaptor_layers)
         elif step == "warmup":
             step_warmup(work, args.warmup_minutes)
         elif step == "stage1":
