@@ -792,8 +792,8 @@ class LlamaOmniVitsStream:
     streamed length / one-shot length 1.003-1.058; log-mel L1 along a DTW alignment 0.66-0.83, where two one-shot
     renderings with different noise seeds differ by 0.49-0.54; mean spectral change (log-mel frame-to-frame L1, max
     over +-1 frame) at the joins 0.79-1.19, vs 1.50-1.72 at the same phoneme boundaries one-shot and 1.17-1.25 over
-    all frames (no clicks); first audio once 16 phonemes are pushed (first chunk 9-11 phonemes); real-time factor
-    ~0.3-0.35 streamed vs ~0.12-0.14 one-shot. With `left_context_units=8, lookahead_units=10, crossfade_ms=5`
+    all frames (no clicks); first audio once 16 phonemes are pushed (first chunk 9-11 phonemes). Real-time factor,
+    streamed and one-shot: `benchmarks/vits_vocoder_rtf.py` (results in `benchmarks/results/`). With `left_context_units=8, lookahead_units=10, crossfade_ms=5`
     instead: lengths up to +6.8 %, DTW distance 0.75-0.88, and joins 1.3-1.7x the all-frames spectral change (the
     longer crossfade is what makes the joins smooth).
 

@@ -157,10 +157,14 @@ def test_training_questions_exclude_heldout_and_are_deterministic(questions):
     texts = {q["question"] for q in questions}
     assert "What is the capital of Norway?" not in texts and "What is the capital of France?" in texts
     assert "What is the capital of Norway?" in HeldOutFilter() and "What is the capital of France?" not in HeldOutFilter()
+    # paraphrases asking the same thing are dropped, other questions about the same thing are kept
+    assert "Which city is the capital of Pakistan?" in HeldOutFilter()  # held out: "Can you tell me the capital of..."
+    assert "What is Pakistan famous for?" not in HeldOutFilter()
+    assert "Which city is the capital of Pakistan?" not in texts and "What is Pakistan famous for?" in texts
     assert len(questions) > 8000 and len({q["id"] for q in questions}) == len(questions)
     assert {q["category"] for q in questions} >= {"math", "geography", "people", "animals", "how_to", "factual"}
-    train_ids = {r["id"] for r in seed_instructions("train")}
-    assert train_ids <= {q["id"] for q in questions}
+    train_ids = {r["id"] for r in seed_instructions("train") if r["instruction"] not in HeldOutFilter()}
+    assert len(train_ids) > 1100 and train_ids <= {q["id"] for q in questions}
     assert any(ch.isdigit() for q in questions for ch in q["question"])
     again = training_questions(num_questions=50, include_seed_train=False)
     assert again == [q for q in questions if q["id"].startswith("q-")][:50]

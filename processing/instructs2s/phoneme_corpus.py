@@ -84,23 +84,43 @@ def seed_instructions(split: str | None = None, path: str | os.PathLike = SEED_I
     return [r for r in rows if split is None or r.get("split") == split]
 
 
+# words that do not make a question what it is: function words and the fillers of paraphrases ("can you tell me",
+# "i always forget", "quick question", "do you know")
+_FILLER_WORDS = frozenset(
+    "a an the is are was were be been of in on at to for from by with and or not what whats which who whom whose "
+    "where when why how do does did can could would should will shall may might must you your me my i we us our it "
+    "its this that these those there here as about some any tell know please quick question always forget wonder "
+    "remember say said just so really ever one".split()
+)
+
+
 class HeldOutFilter:
-    """Says whether a question is (nearly) a held-out seed question: its normalised text equals one, or one
-    contains the other as whole words when the shorter has at least `min_contained_words` words ("what is the
-    capital of norway" is inside "i always forget what is the capital of norway").
+    """Says whether a question is (nearly) a held-out seed question, so that no training set holds it or a
+    paraphrase of it:
+
+    - its normalised text equals one;
+    - one contains the other as whole words, when the shorter has at least `min_contained_words` words ("what is the
+      capital of norway" is inside "i always forget what is the capital of norway");
+    - it holds every content word (not a function or filler word) of a held-out question that has at least
+      `min_content_words` of them: "Which city is the capital of Pakistan?" asks what "Can you tell me the capital of
+      Pakistan?" asks (`{capital, pakistan}`), while "What is Pakistan famous for?" does not.
 
     Args:
         heldout: the held-out questions (default: the seed file's `heldout` split).
         min_contained_words: the shortest normalised text the containment test applies to.
+        min_content_words: the fewest content words a held-out question needs for the content-word test.
     """
 
-    def __init__(self, heldout: Iterable[str] | None = None, min_contained_words: int = 4):
+    def __init__(self, heldout: Iterable[str] | None = None, min_contained_words: int = 4,
+                 min_content_words: int = 2):
         if heldout is None:
             heldout = [r["instruction"] for r in seed_instructions("heldout")]
         self.normalized = {normalize_question(q) for q in heldout}
         self.normalized.discard("")
         self.min_contained_words = int(min_contained_words)
         self._padded = [f" {q} " for q in self.normalized]
+        contents = {frozenset(w for w in q.split() if w not in _FILLER_WORDS) for q in self.normalized}
+        self.content_words = [c for c in contents if len(c) >= int(min_content_words)]
 
     def __contains__(self, question: str) -> bool:
         norm = normalize_question(question)
@@ -111,7 +131,8 @@ class HeldOutFilter:
             shorter = padded if len(padded) < len(held) else held
             if len(shorter.split()) >= self.min_contained_words and shorter in (held if shorter is padded else padded):
                 return True
-        return False
+        words = set(norm.split())
+        return any(content <= words for content in self.content_words)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -408,8 +429,9 @@ def training_questions(
     people, animals, food, colours, science, things, definitions, how-to, open topics, jobs, lists, dates, arithmetic
     with digits and number words, yes/no, comparisons), in a seeded order, then the seed file's train split.
 
-    Never a held-out seed question: a question equal to one after :func:`normalize_question`, or containing one (or
-    contained in one) as whole words, is dropped (:class:`HeldOutFilter`).
+    Never a held-out seed question nor a paraphrase of one: a question equal to one after :func:`normalize_question`,
+    containing one (or contained in one) as whole words, or holding all its content words, is dropped
+    (:class:`HeldOutFilter`).
 
     Args:
         num_questions: how many template questions (default: all, about 12 000); the seed train questions come on
