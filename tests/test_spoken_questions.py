@@ -154,6 +154,9 @@ def test_build_default_speech_records_split_the_questions(tmp_path):
         for q in answered:
             f.write(json.dumps({"id": q["id"], "question": q["question"], "raw_response": "An answer."}) + "\n")
         f.write(json.dumps({"id": "empty", "question": "Say nothing.", "raw_response": ""}) + "\n")
+        # an answer kept from before a stricter held-out filter: not spoken
+        f.write(json.dumps({"id": "q-stale", "question": "Which city is the capital of Pakistan?",
+                            "raw_response": "Islamabad."}) + "\n")
     records = _speech_records(tmp_path)
     assert [r["id"] for r in records["answered"]] == [q["id"] for q in answered]
     assert all(r["response"] == "An answer." for r in records["answered"])

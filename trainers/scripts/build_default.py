@@ -101,14 +101,16 @@ def _speech_records(work: Path) -> dict[str, list[dict[str, str]]]:
     answers_path = work / "corpus" / ANSWERS_FILE
     if not answers_path.is_file():
         raise FileNotFoundError(f"no {answers_path}: run the `corpus` step first (its answers are stage 1's targets)")
+    allowed = training_questions()  # never a held-out question nor a paraphrase of one
+    allowed_ids = {q["id"] for q in allowed}
     answered = []
     with open(answers_path, encoding="utf-8") as f:
         for line in f:
             row = json.loads(line) if line.strip() else None
-            if row and row.get("raw_response", "").strip():
+            if row and row.get("raw_response", "").strip() and row["id"] in allowed_ids:
                 answered.append({"id": row["id"], "instruction": row["question"], "response": row["raw_response"]})
     taken = {r["id"] for r in answered}
-    questions = [{"id": q["id"], "instruction": q["question"]} for q in training_questions() if q["id"] not in taken]
+    questions = [{"id": q["id"], "instruction": q["question"]} for q in allowed if q["id"] not in taken]
     heldout = [{"id": r["id"], "instruction": r["instruction"]} for r in seed_instructions("heldout")]
     return {"answered": answered, "questions": questions, "heldout": heldout}
 
