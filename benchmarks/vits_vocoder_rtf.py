@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -29,6 +28,8 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from benchmarks.common import machine  # noqa: E402
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "vits_vocoder_rtf.json")
 SENTENCES = (
@@ -105,8 +106,7 @@ def main(argv: list[str] | None = None) -> dict:
         "rtf_one_shot_best": [r["rtf_one_shot"]["best"] for r in rows],
         "rtf_streamed_best": [r["rtf_streamed"]["best"] for r in rows],
         "sentences": rows,
-        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
-                    "load_average_1min": round(os.getloadavg()[0], 2), "torch": torch.__version__},
+        "machine": machine(),
     }
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     with open(args.output, "w") as f:
