@@ -16,6 +16,12 @@ needs_synthesizers = pytest.mark.skipif(
 )
 
 
+def test_heldout_voice_is_the_benchmarks_one():
+    from evaluation.eval_sets import HELDOUT_VOICE
+
+    assert sq.HELDOUT_VOICE == HELDOUT_VOICE
+
+
 def test_draw_voice_never_draws_the_heldout_voice_and_covers_the_families():
     rng = np.random.default_rng(0)
     drawn = [sq.draw_voice(rng) for _ in range(3000)]
