@@ -17,6 +17,7 @@ so a killed build resumes where it stopped and produces the same audio.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -239,21 +240,22 @@ def speak_questions(
             jobs.append(([dict(r) for r in records[start : start + shard_size]], copies, seed, str(folder), perturb))
     counts = {"utterances": 0, "rejected": 0}
     bar = tqdm(total=len(jobs), desc="speaking questions", unit="shard", disable=not progress)
-    if num_proc == 1:
-        results = map(_speak_shard, jobs)
-    else:
-        import multiprocessing
+    with contextlib.ExitStack() as stack:  # a worker's error stops the others (the pool is terminated on exit)
+        if num_proc == 1:
+            results = map(_speak_shard, jobs)
+        else:
+            import multiprocessing
 
-        pool = multiprocessing.get_context("spawn").Pool(num_proc)
-        results = pool.imap_unordered(_speak_shard, jobs)
-    for result in results:
-        for key in counts:
-            counts[key] += result[key]
-        bar.update(1)
+            pool = stack.enter_context(multiprocessing.get_context("spawn").Pool(num_proc))
+            results = pool.imap_unordered(_speak_shard, jobs)
+        for result in results:
+            for key in counts:
+                counts[key] += result[key]
+            bar.update(1)
+        if num_proc > 1:  # all shards done: a clean shutdown (the exit's terminate is then a no-op)
+            pool.close()
+            pool.join()
     bar.close()
-    if num_proc > 1:
-        pool.close()
-        pool.join()
     shards = [datasets.load_from_disk(str(p)) for p in sorted(shard_dir.iterdir()) if not p.name.endswith(".tmp")]
     dataset = datasets.concatenate_datasets(shards)
     tmp = output / "dataset.tmp"
