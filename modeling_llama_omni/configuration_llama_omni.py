@@ -180,6 +180,13 @@ class LlamaOmniConfig(PreTrainedConfig):
             vector per text token (zero-initialised), added to the projected token embedding: what a token sounds like
             is not a linear function of its LLM embedding, and the table lets the decoder learn it per token, while
             tokens it never saw fall back to the projection.
+        speech_decoder_token_phonemes (`int`, *optional*, defaults to 0):
+            (with `speech_decoder_token_embeddings`) The number of unit slots per text token in the CTC speech
+            decoder's pronunciation table (`LlamaOmniTokenPhonemes`): a buffer holding, for every token of the LLM's
+            vocabulary, the units of the token said on its own (filled at build time, e.g. from espeak-ng for
+            phoneme units; -1 = no unit), whose learned embeddings are added to the token's upsampled frames (slot
+            `j` to frame `j % ctc_upsample_factor`). It gives tokens the decoder never trained on (names) a
+            pronunciation to start from; the decoder still learns what the context changes. 0 disables it.
         penalties_see_prompt (`bool`, *optional*, defaults to `True`):
             Whether `generate()`'s logits processors that read the earlier ids (`repetition_penalty`,
             `no_repeat_ngram_size`, `sequence_bias`, `bad_words_ids`) see the prompt too (transformers' way, our own
@@ -269,6 +276,7 @@ class LlamaOmniConfig(PreTrainedConfig):
     speech_decoder_alignment: str = "predicting"
     speech_decoder_token_embeddings: bool = False
     speech_decoder_token_residuals: bool = False
+    speech_decoder_token_phonemes: int = 0
     penalties_see_prompt: bool = True
     tie_word_embeddings: bool = False
     tts_config: dict | PreTrainedConfig | None = None
@@ -308,6 +316,14 @@ class LlamaOmniConfig(PreTrainedConfig):
             )
         if self.speech_decoder_token_residuals and not self.speech_decoder_token_embeddings:
             raise ValueError("speech_decoder_token_residuals=True needs speech_decoder_token_embeddings=True")
+        phoneme_slots = self.speech_decoder_token_phonemes
+        if isinstance(phoneme_slots, bool) or not isinstance(phoneme_slots, int) or phoneme_slots < 0:
+            raise ValueError(
+                f"speech_decoder_token_phonemes must be an int >= 0 (unit slots per token; 0 = off), got "
+                f"{phoneme_slots!r}"
+            )
+        if phoneme_slots and not self.speech_decoder_token_embeddings:
+            raise ValueError("speech_decoder_token_phonemes > 0 needs speech_decoder_token_embeddings=True")
         if self.speech_decoder_token_embeddings and self.speech_decoder_type != "ctc":
             raise ValueError(
                 "speech_decoder_token_embeddings=True is an option of the CTC speech decoder; the autoregressive "

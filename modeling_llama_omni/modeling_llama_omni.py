@@ -279,6 +279,65 @@ class LlamaOmniTokenResiduals(nn.Module):
         return F.embedding(token_ids, self.weight)
 
 
+class LlamaOmniTokenPhonemes(nn.Module):
+    """
+    The CTC speech decoder's pronunciation table (`LlamaOmniConfig.speech_decoder_token_phonemes`): for every text
+    token, the units of the token said on its own (`table`, a buffer of shape `(vocab_size, slots)`, -1 where there
+    is no unit; filled with `set_table` at build time), and a learned embedding per unit and row. Slot `j` goes to
+    upsampled frame `j % upsample_factor` of the token, through the embeddings of row `j // upsample_factor`; frames
+    without a unit get the row's "no unit" embedding. The embeddings start at zero, so a fresh table changes nothing.
+    """
+
+    def __init__(self, vocab_size: int, slots: int, unit_vocab_size: int, hidden_size: int, upsample_factor: int):
+        super().__init__()
+        self.slots = slots
+        self.unit_vocab_size = unit_vocab_size
+        self.upsample_factor = upsample_factor
+        self.rows = -(-slots // upsample_factor)
+        self.register_buffer("table", torch.full((vocab_size, slots), -1, dtype=torch.int16))
+        self.weight = nn.Parameter(torch.zeros(self.rows, unit_vocab_size + 1, hidden_size))
+
+    @torch.no_grad()
+    def set_table(self, table: torch.Tensor) -> None:
+        """
+        Fills the pronunciation table.
+
+        Args:
+            table (`torch.Tensor` of shape `(vocab_size, n)` with `n <= slots`, integer): each token's units, -1
+                padded (a shorter table is padded with -1).
+
+        Raises:
+            ValueError: another shape, a float table, or units outside `[-1, unit_vocab_size)`.
+        """
+        table = torch.as_tensor(table)
+        if table.is_floating_point() or table.dim() != 2:
+            raise ValueError(f"table must be a 2-d integer tensor, got {table.dtype} of shape {tuple(table.shape)}")
+        if table.shape[0] != self.table.shape[0] or table.shape[1] > self.slots:
+            raise ValueError(
+                f"table must have shape ({self.table.shape[0]}, <= {self.slots}) (vocabulary x unit slots), got "
+                f"{tuple(table.shape)}"
+            )
+        if table.numel() and (int(table.min()) < -1 or int(table.max()) >= self.unit_vocab_size):
+            raise ValueError(
+                f"table entries must be units in [0, {self.unit_vocab_size}) or -1 (none), got "
+                f"[{int(table.min())}, {int(table.max())}]"
+            )
+        self.table.fill_(-1)
+        self.table[:, : table.shape[1]] = table.to(self.table)
+
+    def forward(self, token_ids: torch.LongTensor) -> torch.FloatTensor:
+        """`(batch, n)` token ids -> `(batch, n * upsample_factor, hidden_size)` frame inputs."""
+        batch, n = token_ids.shape
+        units = self.table[token_ids.to(self.table.device)].long()
+        units = units.masked_fill(units < 0, self.unit_vocab_size)
+        padding = self.rows * self.upsample_factor - self.slots
+        if padding:
+            units = F.pad(units, (0, padding), value=self.unit_vocab_size)
+        units = units.view(batch, n, self.rows, self.upsample_factor)
+        frames = sum(F.embedding(units[:, :, row], self.weight[row]) for row in range(self.rows))
+        return frames.reshape(batch, n * self.upsample_factor, -1)
+
+
 class LlamaOmniCTCSpeechDecoder(nn.Module):
     """
     The non-autoregressive CTC speech decoder of LLaMA-Omni: the LLM's hidden states are upsampled (each repeated
@@ -288,7 +347,9 @@ class LlamaOmniCTCSpeechDecoder(nn.Module):
 
     With `config.speech_decoder_token_embeddings`, each state is paired with the LLM input embedding of the token it
     predicted: `token_proj(embedding)` is added to `input_proj(state)` on every upsampled frame; with
-    `config.speech_decoder_token_residuals`, so is the token's own learned vector (`token_residuals`).
+    `config.speech_decoder_token_residuals`, so is the token's own learned vector (`token_residuals`); with
+    `config.speech_decoder_token_phonemes`, each frame also gets the embedding of one unit of the token's
+    pronunciation (`token_phonemes`).
     """
 
     def __init__(self, config: LlamaOmniConfig):
@@ -314,6 +375,12 @@ class LlamaOmniCTCSpeechDecoder(nn.Module):
         self.token_residuals = (
             LlamaOmniTokenResiduals(config.text_config.vocab_size, decoder_config.hidden_size)
             if config.speech_decoder_token_residuals
+            else None
+        )
+        self.token_phonemes = (
+            LlamaOmniTokenPhonemes(config.text_config.vocab_size, config.speech_decoder_token_phonemes,
+                                   config.unit_vocab_size, decoder_config.hidden_size, self.upsample_factor)
+            if config.speech_decoder_token_phonemes
             else None
         )
 
@@ -353,8 +420,8 @@ class LlamaOmniCTCSpeechDecoder(nn.Module):
                 The LLM input embeddings of the tokens the states predicted. Required when the decoder reads them
                 (`config.speech_decoder_token_embeddings`), refused otherwise.
             token_ids (`torch.LongTensor` of shape `(batch_size, num_states)`, *optional*):
-                The tokens themselves; required by a decoder with its own per-token table
-                (`config.speech_decoder_token_residuals`), else unused.
+                The tokens themselves; required by a decoder with its own per-token tables
+                (`config.speech_decoder_token_residuals`, `config.speech_decoder_token_phonemes`), else unused.
 
         Returns:
             `torch.FloatTensor` of shape `(batch_size, num_states * ctc_upsample_factor, unit_vocab_size + 1)`:
@@ -375,14 +442,18 @@ class LlamaOmniCTCSpeechDecoder(nn.Module):
                     f"{tuple(token_embeds.shape)}"
                 )
             token_inputs = self.token_proj(token_embeds.to(frames.dtype))
-            if self.token_residuals is not None:
+            if self.token_residuals is not None or self.token_phonemes is not None:
                 if token_ids is None or token_ids.shape != hidden_states.shape[:2]:
                     raise ValueError(
                         "This speech decoder has its own per-token table: pass token_ids of shape "
                         f"{tuple(hidden_states.shape[:2])}"
                     )
-                token_inputs = token_inputs + self.token_residuals(token_ids.to(frames.device)).to(frames.dtype)
+                token_ids = token_ids.to(frames.device)
+            if self.token_residuals is not None:
+                token_inputs = token_inputs + self.token_residuals(token_ids).to(frames.dtype)
             frames = frames + token_inputs.repeat_interleave(self.upsample_factor, 1)
+            if self.token_phonemes is not None:
+                frames = frames + self.token_phonemes(token_ids).to(frames.dtype)
         past_seen = past_key_values.get_seq_length() if past_key_values is not None else 0
         position_ids = (torch.arange(frames.shape[1], device=frames.device) + past_seen).unsqueeze(0)
         if frame_mask is not None and past_seen > 0:
@@ -541,6 +612,8 @@ class LlamaOmniPreTrainedModel(PreTrainedModel):
     def _init_weights(self, module: nn.Module) -> None:
         super()._init_weights(module)
         if isinstance(module, LlamaOmniTokenResiduals):
+            nn.init.zeros_(module.weight)
+        elif isinstance(module, LlamaOmniTokenPhonemes):
             nn.init.zeros_(module.weight)
         elif isinstance(module, nn.MultiheadAttention):  # its packed input projection is not an nn.Linear
             nn.init.xavier_uniform_(module.in_proj_weight)
@@ -984,6 +1057,7 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
         if new_type == "ar":  # the autoregressive decoder always reads the token embeddings; the CTC options go
             fields.pop("speech_decoder_token_embeddings", None)
             fields.pop("speech_decoder_token_residuals", None)
+            fields.pop("speech_decoder_token_phonemes", None)
         config = LlamaOmniConfig(**{**fields, **config_kwargs})
         config._attn_implementation = self.config._attn_implementation
         config.dtype = self.config.dtype

@@ -277,3 +277,25 @@ def test_build_phoneme_corpus_and_resume(tmp_path, smollm2):
     assert [a["id"] for a in lines].count("t-1") == 1 and [a["id"] for a in lines].count("t-3") == 1
     assert lines[:3] == answers
     assert summary["records"] == 9
+
+
+def test_token_unit_table_on_smollm2(smollm2):
+    from processing.instructs2s.phonemes import load_phoneme_id_map, token_unit_table
+
+    _, tokenizer = smollm2
+    id_map = load_phoneme_id_map()
+    table = token_unit_table(tokenizer, len(tokenizer) + 2, slots=12)
+    assert len(table) == len(tokenizer) + 2 and table[-1] == [] and all(len(row) <= 12 for row in table)
+
+    def row(piece: str) -> list[int]:
+        return table[tokenizer.convert_tokens_to_ids(piece)]
+
+    assert row("ĠNorway") == [id_map[" "]] + text_to_units("Norway")[2]  # a word start begins with the space unit
+    assert row("jav") == text_to_units("jav")[2]  # a word piece: no space unit
+    assert row(".") == [id_map["."]] and row(",") == [id_map[","]]
+    assert row("5") == text_to_units("five")[2]  # digits are read out
+    assert all(table[i] == [] for i in tokenizer.all_special_ids)
+    assert sum(1 for r in table if r) > 0.95 * len(tokenizer)
+    assert token_unit_table(tokenizer, 400, slots=3)[tokenizer.convert_tokens_to_ids("Ġthe")] == row("Ġthe")[:3]
+    with pytest.raises(ValueError, match="slots must be a positive int"):
+        token_unit_table(tokenizer, 10, slots=0)

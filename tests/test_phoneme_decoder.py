@@ -276,3 +276,43 @@ def test_other_decoders_train(model_and_processor, cache_dir, tmp_path, kind):
     load_phoneme_decoder(other, tmp_path / "checkpoint")
     assert other.config.speech_decoder_type == model.config.speech_decoder_type
     new_ctc_decoder(model)  # leave the module's model as the other tests expect it
+
+
+# -- the pronunciation table (speech_decoder_token_phonemes) -----------------------------------------------------------
+
+
+def test_pronunciation_table_baseline_and_training(cache_dir, tmp_path):
+    from trainers.stages.phoneme_decoder import table_phoneme_error_rate, validation_subset
+
+    model, processor = tiny_model_and_processor()
+    torch.manual_seed(0)
+    model.replace_speech_decoder(
+        speech_decoder_type="ctc", unit_vocab_size=UNIT_VOCAB, ctc_upsample_factor=4,
+        speech_decoder_token_embeddings=True, speech_decoder_token_phonemes=6,
+        speech_decoder_config=tiny_decoder_config(hidden_size=32, intermediate_size=64),
+    )
+    records = PhonemeStateCache(cache_dir).load("validation")
+    with pytest.raises(ValueError, match="no records"):
+        table_phoneme_error_rate(model, [])
+    empty = table_phoneme_error_rate(model, records)
+    assert empty == pytest.approx(1.0)  # an empty table says nothing: every unit deleted
+    tokenizer = processor.tokenizer
+    special = set(tokenizer.all_special_ids)
+    rows = []
+    for token_id in range(model.config.text_config.vocab_size):
+        text = tokenizer.decode([token_id]) if token_id < len(tokenizer) and token_id not in special else ""
+        units = letter_units(text.strip())[:6]  # the spaces left out: the decoder must learn where words start
+        rows.append(units + [-1] * (6 - len(units)))
+    model.speech_decoder.token_phonemes.set_table(torch.tensor(rows))
+    table_per = table_phoneme_error_rate(model, records)
+    assert 0 < table_per < 0.5 * empty
+    summary = train_phoneme_decoder(model, cache_dir, tmp_path / "run", small_config(max_steps=90, eval_every=45))
+    assert summary["best_per"] < table_per, (summary["best_per"], table_per)
+    # the table is part of the saved decoder
+    other, _ = tiny_model_and_processor()
+    load_phoneme_decoder(other, tmp_path / "run" / "best")
+    assert torch.equal(other.speech_decoder.token_phonemes.table, model.speech_decoder.token_phonemes.table)
+    assert len(validation_subset(records, 3)) == 3 and validation_subset(records, 3) == validation_subset(
+        list(reversed(records)), 3)
+    with pytest.raises(ValueError, match="no pronunciation table"):
+        table_phoneme_error_rate(other.__class__(tiny_model_and_processor()[0].config), records)

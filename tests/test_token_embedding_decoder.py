@@ -177,3 +177,78 @@ def test_token_residuals_survive_save_and_load(tmp_path):
     torch.testing.assert_close(loaded.speech_decoder.token_residuals.weight, model.speech_decoder.token_residuals.weight)
     fresh = LlamaOmniForConditionalGeneration(loaded.config)
     assert torch.count_nonzero(fresh.speech_decoder.token_residuals.weight) == 0
+
+
+def _pronouncing_model(slots: int = 5):
+    model, _ = tiny_model_and_processor(speech_decoder_token_embeddings=True, speech_decoder_token_phonemes=slots)
+    table = model.speech_decoder.token_phonemes
+    generator = torch.Generator().manual_seed(7)
+    units = torch.randint(0, model.config.unit_vocab_size, (table.table.shape[0], slots), generator=generator)
+    lengths = torch.randint(0, slots + 1, (table.table.shape[0], 1), generator=generator)
+    table.set_table(torch.where(torch.arange(slots)[None] < lengths, units, -1))
+    return model
+
+
+def test_token_phonemes_config_and_table_validation():
+    assert tiny_config().speech_decoder_token_phonemes == 0
+    for bad in (-1, 2.5, True):
+        with pytest.raises(ValueError, match="speech_decoder_token_phonemes must be an int >= 0"):
+            tiny_config(speech_decoder_token_embeddings=True, speech_decoder_token_phonemes=bad)
+    with pytest.raises(ValueError, match="needs speech_decoder_token_embeddings=True"):
+        tiny_config(speech_decoder_token_phonemes=4)
+    model, _ = tiny_model_and_processor(speech_decoder_token_embeddings=True, speech_decoder_token_phonemes=4)
+    table = model.speech_decoder.token_phonemes
+    vocab = model.config.text_config.vocab_size
+    assert table.table.shape == (vocab, 4) and bool((table.table == -1).all())
+    with pytest.raises(ValueError, match="must have shape"):
+        table.set_table(torch.zeros(vocab, 5, dtype=torch.long))
+    with pytest.raises(ValueError, match="entries must be units"):
+        table.set_table(torch.full((vocab, 2), model.config.unit_vocab_size))
+    with pytest.raises(ValueError, match="2-d integer tensor"):
+        table.set_table(torch.zeros(vocab, 2))
+    table.set_table(torch.ones(vocab, 2, dtype=torch.long))  # a narrower table is padded with "no unit"
+    assert bool((table.table[:, :2] == 1).all()) and bool((table.table[:, 2:] == -1).all())
+
+
+def test_token_phonemes_start_at_zero_and_place_units_on_their_frames():
+    model = _pronouncing_model(slots=5)
+    hidden, tokens = _states_and_tokens(model, n=9, seed=3)
+    decoder = model.speech_decoder
+    embeds = model.get_input_embeddings()(tokens)
+    with torch.no_grad():
+        base = decoder(hidden, token_embeds=embeds, token_ids=tokens)
+        decoder.token_phonemes.table.fill_(-1)
+        assert torch.equal(decoder(hidden, token_embeds=embeds, token_ids=tokens), base)  # zero-initialised
+    model = _pronouncing_model(slots=5)  # 2 rows with ctc_upsample_factor 3
+    decoder = model.speech_decoder
+    factor = model.config.ctc_upsample_factor
+    assert decoder.token_phonemes.rows == -(-5 // factor)
+    with torch.no_grad():
+        decoder.token_phonemes.weight.normal_()
+        frames = decoder.token_phonemes(tokens)
+    assert frames.shape == (1, 9 * factor, decoder.config.hidden_size)
+    row_units = decoder.token_phonemes.table[tokens[0, 4]].long()
+    none = model.config.unit_vocab_size
+    for frame in range(factor):  # frame j of a token = its units j, j + factor, ... through their rows' embeddings
+        expected = sum(decoder.token_phonemes.weight[row, int(row_units[s]) if s < 5 and row_units[s] >= 0 else none]
+                       for row, s in enumerate(range(frame, 2 * factor, factor)))
+        torch.testing.assert_close(frames[0, 4 * factor + frame], expected)
+
+
+def test_token_phonemes_stream_and_survive_save_and_load(tmp_path):
+    model = _pronouncing_model(slots=3)
+    with torch.no_grad():
+        model.speech_decoder.token_phonemes.weight.normal_()
+    hidden, tokens = _states_and_tokens(model, n=13, seed=4)
+    one_shot = model.predict_units(hidden, token_ids=tokens)[0].tolist()
+    stream = model.speech_unit_stream()
+    units = []
+    for start, stop in ((0, 1), (1, 6), (6, 13)):
+        units += stream.step(hidden[:, start:stop], tokens[:, start:stop])[0]
+    assert units == one_shot
+    model.save_pretrained(tmp_path)
+    loaded = LlamaOmniForConditionalGeneration.from_pretrained(tmp_path)
+    assert loaded.config.speech_decoder_token_phonemes == 3
+    assert torch.equal(loaded.speech_decoder.token_phonemes.table, model.speech_decoder.token_phonemes.table)
+    torch.testing.assert_close(loaded.speech_decoder.token_phonemes.weight, model.speech_decoder.token_phonemes.weight)
+    assert loaded.predict_units(hidden, token_ids=tokens)[0].tolist() == one_shot

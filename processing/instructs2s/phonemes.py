@@ -26,6 +26,7 @@ import re
 import threading
 import unicodedata
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from offline_assets.tts_base import TTSError, TTSUnavailableError, check_text
 
@@ -375,6 +376,56 @@ def text_to_units(text: str, id_map: dict[str, int] | None = None, voice: str = 
     return speakable, phonemes, phonemes_to_units(phonemes, id_map)
 
 
+def token_unit_table(
+    tokenizer: Any, vocab_size: int | None = None, slots: int = 12, id_map: dict[str, int] | None = None,
+    voice: str = "en-us",
+) -> list[list[int]]:
+    """
+    Each text token's units said on its own: the pronunciation table of a speech decoder with
+    `speech_decoder_token_phonemes` (`LlamaOmniTokenPhonemes.set_table`).
+
+    A token that starts a word (leading space) begins with the space unit; a word or word piece gets espeak-ng's
+    phonemes of :func:`speakable_text` of it (digits are read out: "5" -> "fˈaɪv"); a punctuation token gets the
+    units of its marks that the id map knows; special tokens, whitespace and pieces of a UTF-8 character get none.
+    Pronunciations longer than `slots` are cut. The table is a prior: a word piece said alone is not always said
+    that way inside its word, and the decoder learns the difference from its corpus.
+
+    Args:
+        tokenizer: the LLM's tokenizer (`convert_ids_to_tokens`, `convert_tokens_to_string`, `all_special_ids`).
+        vocab_size: rows of the table (default `len(tokenizer)`); ids the tokenizer does not know get none.
+        slots: the most units per token.
+        id_map: the phoneme id map (default: Piper joe's).
+        voice: the espeak-ng voice.
+
+    Returns:
+        `vocab_size` lists of at most `slots` unit ids.
+    """
+    if isinstance(slots, bool) or not isinstance(slots, int) or slots < 1:
+        raise ValueError(f"slots must be a positive int, got {slots!r}")
+    id_map = id_map or load_phoneme_id_map()
+    vocab_size = len(tokenizer) if vocab_size is None else vocab_size
+    special = set(getattr(tokenizer, "all_special_ids", []) or [])
+    space = id_map[" "]
+    table: list[list[int]] = []
+    for token_id in range(vocab_size):
+        units: list[int] = []
+        piece = tokenizer.convert_ids_to_tokens(token_id) if token_id < len(tokenizer) else None
+        text = tokenizer.convert_tokens_to_string([piece]) if piece is not None and token_id not in special else ""
+        core = text.strip()
+        if core and "\ufffd" not in core:
+            if not any(ch.isalnum() for ch in core):
+                units = [id_map[ch] for ch in core if ch in id_map and ch not in SPECIAL_SYMBOLS and ch != " "]
+            else:
+                try:
+                    units = text_to_units(core, id_map, voice)[2]
+                except ValueError:
+                    units = []
+                if units and text[:1] == " ":
+                    units = [space] + units
+        table.append(units[:slots])
+    return table
+
+
 __all__ = [
     "BOS",
     "EOS",
@@ -387,6 +438,7 @@ __all__ = [
     "restore_clause_marks",
     "speakable_text",
     "text_to_units",
+    "token_unit_table",
     "unit_vocab_size",
     "units_to_phonemes",
 ]

@@ -59,6 +59,7 @@ _DECODER_FIELDS = (
     "speech_decoder_config",
     "speech_decoder_token_embeddings",
     "speech_decoder_token_residuals",
+    "speech_decoder_token_phonemes",
     "unit_vocab_size",
     "ctc_upsample_factor",
     "ctc_loss_weight",
@@ -130,6 +131,36 @@ def phoneme_error_rate(hypotheses: Sequence[Sequence[int]], references: Sequence
     if total == 0:
         raise ValueError("the references hold no phoneme id: the phoneme error rate is undefined")
     return errors / total
+
+
+def validation_subset(records: Sequence[Mapping[str, Any]], max_records: int | None) -> list[Mapping[str, Any]]:
+    """At most `max_records` of `records` (all when `None`): a fixed subset chosen by the hash of each id, so that it
+    does not depend on the cache's order (answers are stored longest first). `train_phoneme_decoder` evaluates on
+    it."""
+    if max_records is None or len(records) <= max_records:
+        return list(records)
+    return sorted(records, key=lambda r: hashlib.sha1(r["id"].encode()).hexdigest())[:max_records]
+
+
+def table_phoneme_error_rate(model: torch.nn.Module, records: Sequence[Mapping[str, Any]]) -> float:
+    """
+    The phoneme error rate of the speech decoder's pronunciation table alone (`speech_decoder_token_phonemes`):
+    each cached answer's tokens said one by one, their table units concatenated, against the answer's units. The
+    baseline a decoder with the table must beat (what the LLM states and the context add).
+
+    Raises:
+        ValueError: the model's speech decoder has no pronunciation table, or no records.
+    """
+    table = getattr(model.speech_decoder, "token_phonemes", None)
+    if table is None:
+        raise ValueError("the speech decoder has no pronunciation table (speech_decoder_token_phonemes=0)")
+    if not records:
+        raise ValueError("table_phoneme_error_rate got no records")
+    hypotheses = []
+    for record in records:
+        rows = table.table[record["tokens"].to(table.table.device)].reshape(-1)
+        hypotheses.append(rows[rows >= 0].tolist())
+    return phoneme_error_rate(hypotheses, [r["units"] for r in records])
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -930,10 +961,7 @@ def train_phoneme_decoder(
         train_records = reachable
         if not train_records:
             raise ValueError("no training answer fits the CTC frames of its states: raise ctc_upsample_factor")
-    if config.eval_max_records is not None and len(val_records) > config.eval_max_records:
-        # A fixed subset that does not depend on the cache's order (answers are stored longest first).
-        val_records = sorted(val_records, key=lambda r: hashlib.sha1(r["id"].encode()).hexdigest())
-        val_records = val_records[: config.eval_max_records]
+    val_records = validation_subset(val_records, config.eval_max_records)
 
     decoder = model.speech_decoder
     model.freeze(*model.COMPONENTS)
