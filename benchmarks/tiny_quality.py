@@ -108,6 +108,18 @@ def per_answer_wers(references: list[str], hypotheses: list[str]) -> list[float]
     return [wer([r], [h], normalize=whisper_words) for r, h in zip(references, hypotheses) if whisper_words(r)]
 
 
+def worst_answers(references: list[str], hypotheses: list[str], count: int = 3) -> list[dict]:
+    """The `count` answers with the most word errors (what dominates a corpus WER), with their transcripts."""
+    scored = []
+    for reference, hypothesis in zip(references, hypotheses):
+        words = len(whisper_words(reference).split())
+        if words:
+            rate = wer([reference], [hypothesis], normalize=whisper_words)
+            scored.append({"errors": round(rate * words), "wer": round(rate, 4), "text": reference,
+                           "transcript": hypothesis})
+    return sorted(scored, key=lambda item: -item["errors"])[:count]
+
+
 def run(model_dir: str | None = None, omega: int = 10, limit: int | None = None, resynthesis: int = 30,
         max_new_tokens: int = 80, progress: bool = True) -> dict:
     import torch
@@ -198,6 +210,7 @@ def run(model_dir: str | None = None, omega: int = 10, limit: int | None = None,
         "answer_asr_wer_heldout_voice": round(wer([r["speech_mode"] for r in heldout_spoken],
                                                   [r["transcript"] for r in heldout_spoken],
                                                   normalize=whisper_words), 4),
+        "answer_asr_worst": worst_answers([r["speech_mode"] for r in spoken], [r["transcript"] for r in spoken]),
         "answers_without_audio": len(records) - len(spoken),
         "speaking_from_text_mode": {
             "answers": len(alone),
@@ -205,6 +218,7 @@ def run(model_dir: str | None = None, omega: int = 10, limit: int | None = None,
             if alone else None,
             "asr_wer_per_answer_median": round(statistics.median(
                 per_answer_wers([r["text_mode"] for r in alone], alone_hyps) or [float("nan")]), 4),
+            "worst": worst_answers([r["text_mode"] for r in alone], alone_hyps),
         },
         "resynthesis": resynthesis_result,
         "distillmos": {"mean": round(statistics.mean(mos), 3) if mos else None,

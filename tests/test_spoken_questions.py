@@ -172,3 +172,31 @@ def test_build_default_speech_records_split_the_questions(tmp_path):
     assert len(heldout) > 100
     training = {normalize_question(r["instruction"]) for name in ("answered", "questions") for r in records[name]}
     assert not heldout & training
+
+
+def test_build_default_stage1_set_mixes_repeat_rows(tmp_path):
+    import datasets
+
+    from trainers.scripts.build_default import REPEAT_INSTRUCTION, stage1_set
+
+    def utterances(prefix, n, answered):
+        return datasets.Dataset.from_dict({
+            "id": [f"{prefix}{i}@0" for i in range(n)], "instruction": [f"{prefix} question {i}?" for i in range(n)],
+            "response": [f"answer {i}." if answered else "" for i in range(n)],
+            "speech_instruction": [{"array": np.zeros(160, dtype=np.float32), "sampling_rate": 16000}] * n,
+        })
+
+    for name, n, answered in (("answered", 4, True), ("questions", 6, False)):
+        utterances(name[0], n, answered).save_to_disk(str(tmp_path / "speech" / name / "dataset"))
+    assert stage1_set(tmp_path, 0.0) == tmp_path / "speech" / "answered" / "dataset"
+    path = stage1_set(tmp_path, 1.5)
+    mixed = datasets.load_from_disk(str(path))
+    answer_rows = [r for r in mixed if r["task_prompt"] == ""]
+    repeat_rows = [r for r in mixed if r["task_prompt"] == REPEAT_INSTRUCTION]
+    assert len(answer_rows) == 4 and len(repeat_rows) == 6 and len(mixed) == 10
+    assert all(r["audio_id"] == r["id"] and r["response"].startswith("answer") for r in answer_rows)
+    assert all(r["id"] == r["audio_id"] + "#repeat" and r["response"] == r["instruction"] for r in repeat_rows)
+    assert len(set(mixed["id"])) == 10 and set(mixed["audio_id"]) <= {f"a{i}@0" for i in range(4)} | {
+        f"q{i}@0" for i in range(6)}
+    mtime = (path / "dataset_info.json").stat().st_mtime
+    assert stage1_set(tmp_path, 1.5) == path and (path / "dataset_info.json").stat().st_mtime == mtime  # reused

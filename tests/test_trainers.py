@@ -603,3 +603,43 @@ def test_activation_checkpointing_gives_the_same_weights(tmp_path, llm_mode):
         assert any(not torch.equal(before[k], v) for k, v in weights[checkpointing].items())
     for key, value in weights[False].items():
         torch.testing.assert_close(weights[True][key], value, rtol=1e-5, atol=1e-6, msg=key)
+
+
+def test_per_example_instructions_share_the_cached_audio(tmp_path):
+    """A "repeat what I said" row next to an answering row on the same audio: each gets its own user turn
+    (`instruction_column`), both read one cached encoder output (`encoder_cache_key_column`), and the losses equal
+    those of uncached rows with those prompts."""
+    base = make_dataset(3)
+    repeat_prompt = "<speech>\nRepeat exactly what I said."
+    answer_rows = base.map(lambda row: {"audio_id": row["id"], "task_prompt": ""})
+    repeat_rows = base.map(lambda row: {"audio_id": row["id"], "id": row["id"] + "#repeat",
+                                        "response": row["instruction"], "task_prompt": repeat_prompt})
+    dataset = datasets.concatenate_datasets([answer_rows, repeat_rows])
+    _, processor = tiny_model_and_processor()
+    encoder = SpeechInstructionEncoder(processor, instruction_column="task_prompt")
+    answer, repeat = encoder(dataset[0]), encoder(dataset[3])
+    tokenizer = processor.tokenizer
+    assert "Repeat exactly" not in tokenizer.decode(answer["input_ids"])
+    first = next(i for i, label in enumerate(repeat["labels"]) if label != IGNORE_INDEX)
+    assert "Repeat exactly what I said." in tokenizer.decode(repeat["input_ids"][:first])
+    assert tokenizer.decode(repeat["labels"][first:]) == "question 0<|eot_id|>"
+    with pytest.raises(ValueError, match="exactly once"):
+        encoder({**dataset[3], "task_prompt": "Repeat it."})
+    with pytest.raises(ValueError, match="duplicate ids"):  # the audio key is not an example id
+        LlamaOmniStage1Trainer(tiny_model_and_processor()[0], Stage1Config(
+            output_dir=str(tmp_path / "dup"), cache_encoder_outputs=True, id_column="audio_id", **COMMON),
+            train_dataset=dataset, processor=processor)
+    losses = {}
+    for cached in (False, True):
+        model, processor = tiny_model_and_processor()
+        args = Stage1Config(output_dir=str(tmp_path / str(cached)), cache_encoder_outputs=cached,
+                            instruction_column="task_prompt",
+                            encoder_cache_key_column="audio_id" if cached else None, **COMMON)
+        trainer = LlamaOmniStage1Trainer(model, args, train_dataset=dataset, processor=processor)
+        batch = trainer.data_collator([dataset[i] for i in range(6)])
+        model.eval()
+        with torch.no_grad():
+            losses[cached] = float(trainer.compute_loss(trainer.model, copy.copy(batch)))
+        if cached:
+            assert len(os.listdir(tmp_path / "True" / "encoder_cache" / "states")) == 3  # one per audio
+    assert losses[True] == pytest.approx(losses[False], rel=1e-5, abs=1e-6)

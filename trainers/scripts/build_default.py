@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -56,6 +57,10 @@ SPEECH_SEEDS = {"answered": 0, "questions": 1, "heldout": 2}
 # The adaptor's CTC warm-up (trainers/stages/adaptor_warmup.py AdaptorWarmupConfig fields).
 WARMUP_TRAINING = {"head_vocabulary": "batch", "negatives": 4096, "bf16": True, "max_epochs": 6,
                    "eval_examples": 128, "logging_steps": 50}
+# Stage 1's auxiliary task (`stage1_set`): "repeat what I said" rows, as a fraction of the answered rows, with this
+# user turn (the transcript is the target). 0 = answering only.
+REPEAT_FRACTION = 0.0
+REPEAT_INSTRUCTION = "<speech>\nRepeat exactly what I said."
 # The speech decoder's corpus: template questions answered by SmolLM2 (+ the seed training questions) and fortunes.
 CORPUS_QUESTIONS = 2500
 CORPUS_SETTINGS = {"dtype": "bfloat16", "batch_size": 32, "max_new_tokens": 64}
@@ -158,6 +163,38 @@ def _speech_sets(work: Path):
     warmup = datasets.DatasetDict({"train": datasets.concatenate_datasets([load("answered"), load("questions")]),
                                    "test": load("heldout")})
     return warmup, work / "speech" / "answered" / "dataset"
+
+
+def stage1_set(work: Path, repeat_fraction: float, seed: int = 0) -> Path:
+    """Stage 1's dataset with a "repeat what I said" task mixed in: every answered utterance (the user turn is the
+    speech alone, the target SmolLM2's answer) plus `repeat_fraction` x as many utterances drawn from all the
+    training ones (answered or not), whose user turn asks to repeat the speech and whose target is its transcript.
+    Rows share their audio's encoder output through the `audio_id` column. Written once to
+    `<work>/stage1_data/dataset` (resumable: reused when complete); with `repeat_fraction` 0, the answered set's
+    own path."""
+    import datasets
+
+    if repeat_fraction <= 0:
+        return work / "speech" / "answered" / "dataset"
+    target = work / "stage1_data"
+    done = _done(target)
+    if done and done.get("repeat_fraction") == repeat_fraction and done.get("seed") == seed:
+        return target / "dataset"
+    answered = datasets.load_from_disk(str(work / "speech" / "answered" / "dataset"))
+    everything = datasets.concatenate_datasets(
+        [answered, datasets.load_from_disk(str(work / "speech" / "questions" / "dataset"))])
+    count = min(len(everything), round(repeat_fraction * len(answered)))
+    repeat = everything.shuffle(seed=seed).select(range(count))
+    answer_rows = answered.map(lambda row: {"audio_id": row["id"], "task_prompt": ""})
+    repeat_rows = repeat.map(lambda row: {"audio_id": row["id"], "id": f"{row['id']}#repeat",
+                                          "response": row["instruction"], "task_prompt": REPEAT_INSTRUCTION})
+    mixed = datasets.concatenate_datasets([answer_rows, repeat_rows])
+    if target.exists():
+        shutil.rmtree(target)
+    mixed.save_to_disk(str(target / "dataset"))
+    _mark_done(target, {"repeat_fraction": repeat_fraction, "seed": seed, "answer_rows": len(answer_rows),
+                        "repeat_rows": len(repeat_rows)})
+    return target / "dataset"
 
 
 def step_init(work: Path, adaptor_layers: int | None = None) -> None:
@@ -266,11 +303,27 @@ def _decoder_model(work: Path):
     model, processor = load_model_and_processor(str(work / "init"))
     arch = dict(DEFAULT_ARCHITECTURE)
     names = ("ctc_upsample_factor", "unit_vocab_size", "speech_decoder_token_embeddings",
-             "speech_decoder_token_residuals")
+             "speech_decoder_token_residuals", "speech_decoder_token_phonemes")
     fields = {k: arch.get(k, False) for k in names}
+    fields["speech_decoder_token_phonemes"] = int(fields["speech_decoder_token_phonemes"])
     if any(getattr(model.config, k) != v for k, v in fields.items()):
         model.replace_speech_decoder(**fields)
+    if model.speech_decoder.token_phonemes is not None:
+        _fill_pronunciations(model, processor)
     return model, processor
+
+
+def _fill_pronunciations(model, processor) -> None:
+    """Fills the speech decoder's pronunciation table (`speech_decoder_token_phonemes`): espeak-ng's units of every
+    SmolLM2 token said on its own (a few seconds)."""
+    import torch
+
+    from processing.instructs2s.phonemes import token_unit_table
+
+    table = model.speech_decoder.token_phonemes
+    rows = token_unit_table(processor.tokenizer, table.table.shape[0], table.slots)
+    model.speech_decoder.token_phonemes.set_table(
+        torch.tensor([r + [-1] * (table.slots - len(r)) for r in rows], dtype=torch.int16))
 
 
 def step_states(work: Path) -> None:
@@ -291,7 +344,13 @@ def step_states(work: Path) -> None:
 
 def step_decoder(work: Path, minutes: float, max_steps: int) -> None:
     """Trains the CTC speech decoder on the cached states (resumes from its last checkpoint)."""
-    from trainers.stages.phoneme_decoder import PhonemeDecoderConfig, train_phoneme_decoder
+    from trainers.stages.phoneme_decoder import (
+        PhonemeDecoderConfig,
+        PhonemeStateCache,
+        table_phoneme_error_rate,
+        train_phoneme_decoder,
+        validation_subset,
+    )
 
     target = work / "decoder"
     if _done(target):
@@ -299,7 +358,12 @@ def step_decoder(work: Path, minutes: float, max_steps: int) -> None:
     model, _ = _decoder_model(work)
     config = PhonemeDecoderConfig(max_minutes=minutes, max_steps=max_steps, **DECODER_TRAINING)
     summary = train_phoneme_decoder(model, work / "state_cache", target, config)
-    _mark_done(target, {k: v for k, v in summary.items() if k != "history"})
+    summary = {k: v for k, v in summary.items() if k != "history"}
+    if model.speech_decoder.token_phonemes is not None:  # the baseline: the pronunciation table read token by token
+        validation = validation_subset(PhonemeStateCache(work / "state_cache").load("validation"),
+                                       config.eval_max_records)
+        summary["table_alone_per"] = table_phoneme_error_rate(model, validation)
+    _mark_done(target, summary)
     _log(f"decoder: {summary['steps']} steps, validation PER {summary['best_per']:.3f} (best)")
 
 
@@ -359,6 +423,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup-minutes", type=float, default=25.0,
                         help="wall-time budget of the CTC warm-up (it also stops after WARMUP_TRAINING max_epochs)")
     parser.add_argument("--stage1-minutes", type=float, default=50.0, help="wall-time budget of stage 1")
+    parser.add_argument("--repeat-fraction", type=float, default=REPEAT_FRACTION,
+                        help="stage 1's 'repeat what I said' rows, as a fraction of its answered rows (0: none)")
     parser.add_argument("--corpus-questions", type=int, default=CORPUS_QUESTIONS,
                         help="template questions SmolLM2 answers for the speech decoder's corpus")
     parser.add_argument("--decoder-minutes", type=float, default=40.0,
@@ -393,7 +459,10 @@ def main(argv: list[str] | None = None) -> int:
             step_warmup(work, args.warmup_minutes)
         elif step == "stage1":
             start_from = work / "warmup" if _done(work / "warmup") else work / "init"
-            _train_stage("stage1", work, start_from, args.stage1_minutes, [])
+            data = stage1_set(work, args.repeat_fraction)
+            extra = (["--instruction_column", "task_prompt", "--encoder_cache_key_column", "audio_id"]
+                     if args.repeat_fraction > 0 else [])
+            _train_stage("stage1", work, start_from, args.stage1_minutes, extra, data=data)
         elif step == "corpus":
             step_corpus(work, args.corpus_questions)
         elif step == "states":

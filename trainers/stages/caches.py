@@ -130,6 +130,7 @@ class EncoderOutputCache:
         dtype: torch.dtype | None = None,
         process_index: int = 0,
         num_processes: int = 1,
+        shared_ids: bool = False,
     ) -> int:
         """
         Encodes the examples of `dataset` that are not cached yet and writes them.
@@ -142,6 +143,8 @@ class EncoderOutputCache:
             dtype: storage dtype (default: the encoder's).
             process_index, num_processes: this process encodes rows `process_index::num_processes` (several
                 processes build one cache together).
+            shared_ids: rows may share an id (the column is an audio key, rows with one key hold the same audio);
+                each id is encoded once, from its first row. Otherwise duplicate ids are refused.
 
         Returns:
             The number of examples encoded by this process.
@@ -156,11 +159,19 @@ class EncoderOutputCache:
         if process_index == 0:
             self.write_manifest()
         ids = list(dataset[id_column]) if hasattr(dataset, "column_names") else [row[id_column] for row in dataset]
-        if len(set(map(str, ids))) != len(ids):
+        if shared_ids:
+            first: dict[str, int] = {}
+            for index, key in enumerate(map(str, ids)):
+                first.setdefault(key, index)
+            rows_to_encode = sorted(first.values())
+        elif len(set(map(str, ids))) != len(ids):
             raise ValueError(
-                f"the dataset's '{id_column}' column has duplicate ids; the encoder cache needs unique ids"
+                f"the dataset's '{id_column}' column has duplicate ids; the encoder cache needs unique ids (or a key "
+                "column shared by rows with the same audio, with shared_ids=True)"
             )
-        todo = [i for i in range(process_index, len(ids), num_processes) if ids[i] not in self]
+        else:
+            rows_to_encode = list(range(len(ids)))
+        todo = [i for i in rows_to_encode[process_index::num_processes] if ids[i] not in self]
         written = 0
         for start in range(0, len(todo), batch_size):
             rows = [dataset[i] for i in todo[start : start + batch_size]]

@@ -70,6 +70,11 @@ class SpeechInstructionEncoder:
         instruction_prompt (`str`, *optional*): the user turn, holding the speech placeholder exactly once
             (default: the processor's `default_instruction`, "<speech>\\nPlease directly answer the questions in the
             user's speech.").
+        instruction_column (`str`, *optional*): a column holding each example's own user turn (the speech
+            placeholder exactly once), e.g. to mix tasks on the same audio ("<speech>\\nRepeat what I said."); an
+            empty value means `instruction_prompt`.
+        cache_key_column (`str`, *optional*): the column whose values key the encoder-output cache (default
+            `id_column`): rows that share their audio can share one cached encoder output.
         system_prompt (`str`, *optional*): the system turn (default: the processor's default system prompt).
         max_length (`int`, *optional*): longest sequence; longer responses are cut at the end (stage 1). With units
             the example is refused instead (cut text and uncut units would disagree).
@@ -95,6 +100,8 @@ class SpeechInstructionEncoder:
     units_column: str | None = None
     id_column: str = "id"
     instruction_prompt: str | None = None
+    instruction_column: str | None = None
+    cache_key_column: str | None = None
     system_prompt: str | None = None
     max_length: int | None = None
     unit_vocab_size: int | None = None
@@ -103,47 +110,76 @@ class SpeechInstructionEncoder:
     upsample_factor: int | None = None
     end_of_turn_tokens: Sequence[str] | None = None
     _prompt: str = field(init=False, repr=False, default="")
+    _prompts: dict = field(init=False, repr=False, default_factory=dict)
     _warned_ctc: bool = field(init=False, repr=False, default=False)
 
     def __post_init__(self):
-        speech_token = self.processor.speech_token
         if self.instruction_prompt is None:
             self.instruction_prompt = self.processor.default_instruction
-        if self.instruction_prompt.count(speech_token) != 1:
-            raise ValueError(
-                f"instruction_prompt must contain the speech placeholder {speech_token!r} exactly once, got "
-                f"{self.instruction_prompt!r}"
-            )
+        self._check_instruction(self.instruction_prompt, "instruction_prompt")
         if self.speech_downsample_rate is None:
             self.speech_downsample_rate = int(self.processor.speech_downsample_rate)
         self._prompt = self.render(None)
+
+    def _check_instruction(self, instruction: Any, what: str) -> None:
+        speech_token = self.processor.speech_token
+        if not isinstance(instruction, str) or instruction.count(speech_token) != 1:
+            raise ValueError(
+                f"{what} must contain the speech placeholder {speech_token!r} exactly once, got {instruction!r}"
+            )
+
+    def instruction_of(self, example: Mapping[str, Any]) -> str:
+        """The user turn of `example`: its `instruction_column` value when set and not empty, else
+        `instruction_prompt`.
+
+        Raises:
+            ValueError: the example's own instruction lacks the speech placeholder or holds it more than once.
+        """
+        if self.instruction_column is None:
+            return self.instruction_prompt
+        own = example.get(self.instruction_column)
+        if own is None or own == "":
+            return self.instruction_prompt
+        self._check_instruction(own, f"example {example.get(self.id_column, '?')!r}: '{self.instruction_column}'")
+        return own
 
     @property
     def tokenizer(self):
         return self.processor.tokenizer
 
-    def conversation(self, response: str | None) -> list[dict[str, Any]]:
-        """The chat messages of one example (without the assistant turn when `response` is None)."""
+    def conversation(self, response: str | None, instruction: str | None = None) -> list[dict[str, Any]]:
+        """The chat messages of one example (without the assistant turn when `response` is None); the user turn is
+        `instruction` (default `instruction_prompt`)."""
         messages = []
         if self.system_prompt is not None:
             messages.append({"role": "system", "content": self.system_prompt})
-        messages.append({"role": "user", "content": self.instruction_prompt})
+        messages.append({"role": "user", "content": instruction or self.instruction_prompt})
         if response is not None:
             messages.append({"role": "assistant", "content": response})
         return messages
 
-    def render(self, response: str | None) -> str:
+    def render(self, response: str | None, instruction: str | None = None) -> str:
         """The prompt (`response=None`, with the assistant header) or the whole conversation, as text."""
         return self.processor.apply_chat_template(
-            self.conversation(response), tokenize=False, add_generation_prompt=response is None
+            self.conversation(response, instruction), tokenize=False, add_generation_prompt=response is None
         )
+
+    def prompt_for(self, instruction: str | None = None) -> str:
+        """The rendered prompt with user turn `instruction` (default `instruction_prompt`), with one unexpanded
+        speech placeholder (memoised)."""
+        if not instruction or instruction == self.instruction_prompt:
+            return self._prompt
+        if instruction not in self._prompts:
+            self._prompts[instruction] = self.render(None, instruction)
+        return self._prompts[instruction]
 
     @property
     def prompt(self) -> str:
-        """The rendered prompt, with one (unexpanded) speech placeholder; the same for every example."""
+        """The rendered default prompt (user turn `instruction_prompt`), with one unexpanded speech placeholder: every
+        example's, except those with their own user turn (`instruction_column`, see `prompt_for`)."""
         return self._prompt
 
-    def completion(self, response: str) -> str:
+    def completion(self, response: str, instruction: str | None = None) -> str:
         """The text after the prompt for `response`: the response as the template writes it, up to and including its
         first end-of-turn token (one of `end_of_turn_tokens` or the tokenizer's EOS token; the EOS token is appended
         when the template writes none).
@@ -151,14 +187,15 @@ class SpeechInstructionEncoder:
         Raises:
             ValueError: the chat template does not render the prompt as a prefix of the conversation.
         """
-        full = self.render(response)
-        if not full.startswith(self._prompt):
+        full = self.render(response, instruction)
+        prompt = self.prompt_for(instruction)
+        if not full.startswith(prompt):
             raise ValueError(
                 "The chat template does not render the prompt (with add_generation_prompt=True) as a prefix of the "
                 "conversation with the response; the response tokens cannot be told apart. Use a template where it "
                 "does (the processor's 'llama3' and 'chatml' templates do)."
             )
-        completion = full[len(self._prompt) :]
+        completion = full[len(prompt) :]
         stops = [t for t in (*(self.end_of_turn_tokens or ()), self.tokenizer.eos_token) if t]
         found = [(completion.index(t), t) for t in stops if t in completion]
         if found:
@@ -195,24 +232,26 @@ class SpeechInstructionEncoder:
             raise ValueError(f"example {example_id!r}: '{self.response_column}' must be a non-empty string")
 
         speech_token = self.processor.speech_token
+        instruction = self.instruction_of(example)
+        prompt = self.prompt_for(instruction)
         out: dict[str, Any] = {}
         if self.encoder_cache is not None:
-            states = self.encoder_cache.get(example[self.id_column])
+            states = self.encoder_cache.get(example[self.cache_key_column or self.id_column])
             num_speech = states.shape[0] // self.speech_downsample_rate
-            expanded = self._prompt.replace(speech_token, speech_token * num_speech)
+            expanded = prompt.replace(speech_token, speech_token * num_speech)
             prompt_ids = self.tokenizer(expanded, add_special_tokens=False)["input_ids"]
             out["speech_encoder_hidden_states"] = states
         else:
             try:
                 batch = self.processor(
-                    text=self._prompt, audio=example[self.speech_instruction_column], return_tensors="np"
+                    text=prompt, audio=example[self.speech_instruction_column], return_tensors="np"
                 )
             except ValueError as e:
                 raise ValueError(f"example {example_id!r}: {e}") from e
             prompt_ids = batch["input_ids"][0].tolist()
             frames = int(batch["feature_attention_mask"][0].sum())
             out["input_features"] = batch["input_features"][0, :, :frames]
-        completion_ids = self.tokenizer(self.completion(response), add_special_tokens=False)["input_ids"]
+        completion_ids = self.tokenizer(self.completion(response, instruction), add_special_tokens=False)["input_ids"]
 
         if self.max_length is not None and len(prompt_ids) + len(completion_ids) > self.max_length:
             if len(prompt_ids) >= self.max_length:

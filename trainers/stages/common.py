@@ -29,6 +29,10 @@ class SpeechDataConfigMixin:
             default: the processor's default instruction (the paper's "<speech>\\nPlease directly answer the
             questions in the user's speech.").
         system_prompt (`str`, *optional*): the system turn; default: the processor's default system prompt.
+        instruction_column (`str`, *optional*): a column holding each example's own user turn (speech placeholder
+            once; empty = `instruction_prompt`), to mix tasks on the same audio (e.g. answering and repeating).
+        encoder_cache_key_column (`str`, *optional*): the column keying the encoder-output cache (default
+            `id_column`): rows sharing their audio share one cached encoder output.
         cache_encoder_outputs (`bool`, defaults to `False`): precompute the frozen speech encoder's outputs once,
             store them on disk per example id, and train on them (the encoder is skipped at every step).
         encoder_cache_dir (`str`, *optional*): where the cache lives; default `<output_dir>/encoder_cache`.
@@ -48,6 +52,13 @@ class SpeechDataConfigMixin:
     )
     system_prompt: str | None = field(
         default=None, metadata={"help": "System turn (default: the processor's default system prompt)."}
+    )
+    instruction_column: str | None = field(
+        default=None,
+        metadata={"help": "Column of per-example user turns (speech placeholder once; empty = instruction_prompt)."},
+    )
+    encoder_cache_key_column: str | None = field(
+        default=None, metadata={"help": "Column keying the encoder-output cache (default: id_column)."}
     )
     cache_encoder_outputs: bool = field(
         default=False,
@@ -155,6 +166,8 @@ class LlamaOmniTrainerMixin:
             units_column=units_column,
             id_column=args.id_column,
             instruction_prompt=args.instruction_prompt,
+            instruction_column=args.instruction_column,
+            cache_key_column=args.encoder_cache_key_column,
             system_prompt=args.system_prompt,
             max_length=max_length,
             unit_vocab_size=model.config.unit_vocab_size,
@@ -173,9 +186,9 @@ class LlamaOmniTrainerMixin:
     def _check_datasets(args, train_dataset, eval_dataset, units_column: str | None) -> None:
         if train_dataset is None:
             raise ValueError("a train_dataset is required")
-        columns = [args.speech_instruction_column, args.response_column, units_column]
+        columns = [args.speech_instruction_column, args.response_column, units_column, args.instruction_column]
         if args.cache_encoder_outputs:
-            columns.append(args.id_column)
+            columns += [args.id_column, args.encoder_cache_key_column]
         check_columns(train_dataset, columns, "train dataset")
         evals = eval_dataset if isinstance(eval_dataset, dict) else {"eval": eval_dataset}
         for name, dataset in evals.items():
@@ -209,7 +222,8 @@ class LlamaOmniTrainerMixin:
                 self.processor,
                 dataset,
                 speech_column=args.speech_instruction_column,
-                id_column=args.id_column,
+                id_column=args.encoder_cache_key_column or args.id_column,
+                shared_ids=args.encoder_cache_key_column is not None,
                 batch_size=args.encoder_cache_batch_size,
                 dtype=dtype,
                 process_index=self.accelerator.process_index,
