@@ -58,6 +58,7 @@ DEFAULT_ARCHITECTURE: dict[str, Any] = {
     "unit_vocab_size": 151,
     "speech_decoder_token_embeddings": True,
     "speech_decoder_token_residuals": True,
+    "speech_decoder_token_phonemes": 12,
     "speech_decoder": {"hidden_size": 256, "intermediate_size": 1024, "num_hidden_layers": 2,
                        "num_attention_heads": 4},
 }
