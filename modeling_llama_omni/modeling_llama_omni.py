@@ -294,7 +294,8 @@ class LlamaOmniTokenPhonemes(nn.Module):
         self.unit_vocab_size = unit_vocab_size
         self.upsample_factor = upsample_factor
         self.rows = -(-slots // upsample_factor)
-        self.register_buffer("table", torch.full((vocab_size, slots), -1, dtype=torch.int16))
+        dtype = torch.int16 if unit_vocab_size <= torch.iinfo(torch.int16).max else torch.int32
+        self.register_buffer("table", torch.full((vocab_size, slots), -1, dtype=dtype))
         self.weight = nn.Parameter(torch.zeros(self.rows, unit_vocab_size + 1, hidden_size))
 
     @torch.no_grad()
@@ -310,7 +311,7 @@ class LlamaOmniTokenPhonemes(nn.Module):
             ValueError: another shape, a float table, or units outside `[-1, unit_vocab_size)`.
         """
         table = torch.as_tensor(table)
-        if table.is_floating_point() or table.dim() != 2:
+        if table.is_floating_point() or table.dtype == torch.bool or table.dim() != 2:
             raise ValueError(f"table must be a 2-d integer tensor, got {table.dtype} of shape {tuple(table.shape)}")
         if table.shape[0] != self.table.shape[0] or table.shape[1] > self.slots:
             raise ValueError(
