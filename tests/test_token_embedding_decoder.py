@@ -231,7 +231,7 @@ def test_token_phonemes_start_at_zero_and_place_units_on_their_frames():
     none = model.config.unit_vocab_size
     for frame in range(factor):  # frame j of a token = its units j, j + factor, ... through their rows' embeddings
         expected = sum(decoder.token_phonemes.weight[row, int(row_units[s]) if s < 5 and row_units[s] >= 0 else none]
-                       for row, s in enumerate(range(frame, 2 * factor, factor)))
+                       for row, s in enumerate(range(frame, decoder.token_phonemes.rows * factor, factor)))
         torch.testing.assert_close(frames[0, 4 * factor + frame], expected)
 
 
