@@ -151,6 +151,15 @@ class LlamaOmniConfig(PreTrainedConfig):
             and its second linear layer. 0 is the released adaptor (an MLP applied to each embedding alone).
         speech_adaptor_num_heads (`int`, *optional*, defaults to 8):
             Attention heads of those layers; must divide `speech_adaptor_hidden_size`.
+        speech_adaptor_phonemes (`int`, *optional*, defaults to 0):
+            0 is the released adaptor. A positive value makes it phonetic (`LlamaOmniPhoneticAdaptor`): an acoustic
+            head first gives, at the encoder's frame rate, posteriors over this many phoneme classes (class 0 is the
+            CTC blank), and only those posteriors go on: embedded, `speech_downsample_rate` of them concatenated,
+            then the adaptor's linear layer, Transformer layers and projection. Everything after the posteriors can
+            thus also learn from text alone (phonemes of written sentences), which is how it learns to spell names it
+            never heard.
+        speech_adaptor_phoneme_size (`int`, *optional*, defaults to 256):
+            Width of the phoneme embedding of the phonetic adaptor (unused when `speech_adaptor_phonemes` is 0).
         pad_to_30s (`bool`, *optional*, defaults to `False`):
             Whether the checkpoint expects every clip padded to 30 s (3000 mel frames), as the original
             LLaMA-Omni does. When `False`, the encoder runs on the clip's own length.
@@ -268,6 +277,8 @@ class LlamaOmniConfig(PreTrainedConfig):
     speech_adaptor_hidden_act: str = "relu"
     speech_adaptor_num_layers: int = 0
     speech_adaptor_num_heads: int = 8
+    speech_adaptor_phonemes: int = 0
+    speech_adaptor_phoneme_size: int = 256
     pad_to_30s: bool = False
     speech_decoder_type: str = "ctc"
     ctc_upsample_factor: int = 25
@@ -340,6 +351,16 @@ class LlamaOmniConfig(PreTrainedConfig):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        for name in ("speech_adaptor_phonemes", "speech_adaptor_phoneme_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+        if self.speech_adaptor_phonemes == 1 or (self.speech_adaptor_phonemes and not self.speech_adaptor_phoneme_size):
+            raise ValueError(
+                "speech_adaptor_phonemes must be 0 (off) or >= 2 (the CTC blank and at least one phoneme), with "
+                f"speech_adaptor_phoneme_size >= 1; got {self.speech_adaptor_phonemes} and "
+                f"{self.speech_adaptor_phoneme_size}"
+            )
         layers, heads = self.speech_adaptor_num_layers, self.speech_adaptor_num_heads
         if not isinstance(layers, int) or isinstance(layers, bool) or layers < 0:
             raise ValueError(f"speech_adaptor_num_layers must be an integer >= 0, got {layers!r}")

@@ -267,6 +267,83 @@ class LlamaOmniSpeechAdaptor(nn.Module):
         return self.linear2(hidden)
 
 
+class LlamaOmniPhoneticAdaptor(nn.Module):
+    """
+    The phonetic speech adaptor (`LlamaOmniConfig.speech_adaptor_phonemes > 0`): a phoneme bottleneck between the
+    speech encoder and the LLM.
+
+    1. An acoustic head reads each encoder frame with its two neighbours (Linear -> GELU -> Linear -> GELU ->
+       Linear) and gives logits over `speech_adaptor_phonemes` classes at the encoder's frame rate (class 0 is the
+       CTC blank; trained with a phoneme CTC loss).
+    2. Only their softmax goes on: embedded by `phoneme_embedding`, every `k = speech_downsample_rate` consecutive
+       frames concatenated (frames left over at the end are discarded, as in the released adaptor), then `linear1`,
+       the activation, the Transformer layers (`speech_adaptor_num_layers`, padded embeddings masked out) and
+       `linear2` to the LLM's hidden size.
+
+    Step 2 never sees the audio itself, so it can also be trained from the phonemes of written text
+    (`embed_phonemes` on simulated posteriors): words and names the speech never contained can be spelled in the
+    LLM's tokens from their sounds. Only the first `lengths * k` encoder frames of a clip are read, so a clip's
+    embeddings do not depend on the padding of its batch.
+    """
+
+    def __init__(self, config: LlamaOmniConfig):
+        super().__init__()
+        self.k = config.speech_downsample_rate
+        encoder_dim = config.speech_encoder_config.d_model
+        hidden = config.speech_adaptor_hidden_size
+        self.num_phonemes = config.speech_adaptor_phonemes
+        self.phoneme_in = nn.Linear(3 * encoder_dim, hidden)
+        self.phoneme_mid = nn.Linear(hidden, hidden)
+        self.phoneme_out = nn.Linear(hidden, self.num_phonemes)
+        self.phoneme_embedding = nn.Linear(self.num_phonemes, config.speech_adaptor_phoneme_size, bias=False)
+        self.linear1 = nn.Linear(config.speech_adaptor_phoneme_size * self.k, hidden)
+        self.act = ACT2FN[config.speech_adaptor_hidden_act]
+        self.layers = nn.ModuleList(
+            LlamaOmniAdaptorLayer(hidden, config.speech_adaptor_num_heads)
+            for _ in range(config.speech_adaptor_num_layers)
+        )
+        self.linear2 = nn.Linear(hidden, config.text_config.hidden_size)
+
+    def phoneme_logits(self, encoder_hidden_states: torch.FloatTensor,
+                       frame_lengths: torch.LongTensor | None = None) -> torch.FloatTensor:
+        """`(batch, frames, d_model)` -> phoneme logits `(batch, frames, speech_adaptor_phonemes)`; frames at or after
+        `frame_lengths` (valid encoder frames per clip) are read as zeros, like the edge of an unpadded clip."""
+        x = encoder_hidden_states
+        if frame_lengths is not None:
+            keep = torch.arange(x.shape[1], device=x.device)[None, :] < frame_lengths.to(x.device)[:, None]
+            x = x * keep[..., None].to(x.dtype)
+        padded = F.pad(x, (0, 0, 1, 1))
+        context = torch.cat([padded[:, :-2], padded[:, 1:-1], padded[:, 2:]], dim=-1)
+        return self.phoneme_out(F.gelu(self.phoneme_mid(F.gelu(self.phoneme_in(context)))))
+
+    def embed_phonemes(self, posteriors: torch.FloatTensor,
+                       lengths: torch.LongTensor | None = None) -> torch.FloatTensor:
+        """Phoneme posteriors `(batch, frames, speech_adaptor_phonemes)` (rows summing to 1; one-hot rows for written
+        text) -> speech embeddings `(batch, frames // k, hidden_size)`; `lengths` = valid embeddings per clip."""
+        batch_size, num_frames, classes = posteriors.shape
+        if classes != self.num_phonemes:
+            raise ValueError(f"posteriors must have {self.num_phonemes} classes, got {classes}")
+        usable = num_frames - num_frames % self.k
+        embedded = self.phoneme_embedding(posteriors[:, :usable])
+        hidden = self.act(self.linear1(embedded.reshape(batch_size, usable // self.k, -1)))
+        if len(self.layers):
+            padding = None
+            if lengths is not None:
+                positions = torch.arange(hidden.shape[1], device=hidden.device)
+                padding = positions[None, :] >= lengths.to(hidden.device)[:, None]
+            for layer in self.layers:
+                hidden = layer(hidden, padding)
+        return self.linear2(hidden)
+
+    def forward(self, encoder_hidden_states: torch.FloatTensor,
+                lengths: torch.LongTensor | None = None) -> torch.FloatTensor:
+        """`(batch, frames, d_model)` -> `(batch, frames // k, hidden_size)`; `lengths`: valid speech embeddings per
+        clip (all when not given)."""
+        frame_lengths = None if lengths is None else lengths * self.k
+        logits = self.phoneme_logits(encoder_hidden_states, frame_lengths)
+        return self.embed_phonemes(logits.float().softmax(-1).to(logits.dtype), lengths)
+
+
 class LlamaOmniTokenResiduals(nn.Module):
     """One learned vector per text token (zero-initialised): the CTC speech decoder's own per-token input, added to
     the projected LLM embedding of the token (`LlamaOmniConfig.speech_decoder_token_residuals`)."""
@@ -664,7 +741,10 @@ class LlamaOmniModel(LlamaOmniPreTrainedModel):
     def __init__(self, config: LlamaOmniConfig):
         super().__init__(config)
         self.speech_encoder = LlamaOmniSpeechEncoder(config.speech_encoder_config)
-        self.speech_adaptor = LlamaOmniSpeechAdaptor(config)
+        self.speech_adaptor = (
+            LlamaOmniPhoneticAdaptor(config) if getattr(config, "speech_adaptor_phonemes", 0)
+            else LlamaOmniSpeechAdaptor(config)
+        )
         self.language_model = AutoModel.from_config(config.text_config)
         self.post_init()
 
@@ -1723,6 +1803,7 @@ __all__ = [
     "LlamaOmniForConditionalGeneration",
     "GeneratedIdsOnlyLogitsProcessor",
     "LlamaOmniSpeechEncoder",
+    "LlamaOmniPhoneticAdaptor",
     "LlamaOmniSpeechAdaptor",
     "LlamaOmniCTCSpeechDecoder",
     "LlamaOmniTokenResiduals",

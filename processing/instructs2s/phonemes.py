@@ -376,6 +376,29 @@ def text_to_units(text: str, id_map: dict[str, int] | None = None, voice: str = 
     return speakable, phonemes, phonemes_to_units(phonemes, id_map)
 
 
+SILENT_SYMBOLS = frozenset("!'(),-.:;?#\"")
+"""Symbols of the id map that are written but not heard as a sound of their own (punctuation); with pad, bos and eos
+they are left out of `spoken_units`."""
+
+
+def spoken_units(text: str, id_map: dict[str, int] | None = None, voice: str = "en-us") -> list[int]:
+    """The unit ids of what a listener hears in `text`: `text_to_units` without punctuation (`SILENT_SYMBOLS`) and
+    without pad, bos or eos; word spaces, stress and length marks stay. The phoneme targets of the phonetic speech
+    adaptor. An empty list when nothing in `text` is speakable.
+
+    Raises:
+        TypeError: `text` is not a str.
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__}")
+    id_map = load_phoneme_id_map() if id_map is None else id_map
+    silent = {i for symbol, i in id_map.items() if symbol in SILENT_SYMBOLS or symbol in SPECIAL_SYMBOLS}
+    speakable = speakable_text(text)
+    if not speakable:
+        return []
+    return [u for u in phonemes_to_units(default_phonemizer(voice).phonemize(speakable), id_map) if u not in silent]
+
+
 def token_unit_table(
     tokenizer: Any, vocab_size: int | None = None, slots: int = 12, id_map: dict[str, int] | None = None,
     voice: str = "en-us",
@@ -436,7 +459,9 @@ __all__ = [
     "phonemes_to_units",
     "promote_clause_stress",
     "restore_clause_marks",
+    "SILENT_SYMBOLS",
     "speakable_text",
+    "spoken_units",
     "text_to_units",
     "token_unit_table",
     "unit_vocab_size",

@@ -24,6 +24,10 @@ Steps (each one resumable and skipped when its output is complete; `--steps` pic
    offline_assets/llama_omni_tiny/, which `offline_assets.embedded.assemble_default()` reads; the unit vocoder is
    Piper joe's whole VITS voice, read from its pip package (nothing trained).
 
+`--phonetic-adaptor` makes the adaptor phonetic (`PHONETIC_ADAPTOR`, `LlamaOmniPhoneticAdaptor`): phoneme posteriors
+first, then the LLM's embeddings; its warm-up also learns from the corpus's written sentences (`adaptor_text_corpus`),
+so the corpus step must come first (it does, in `STEPS`). Not the shipped default (see the recipe README's figures).
+
 The speech decoder's steps (corpus, states, decoder) do not depend on the adaptor: the decoder learns from text-mode
 states, so it can be rebuilt alone (`--steps init,corpus,states,decoder,export --adaptor-from DIR` keeps the adaptor
 of an earlier export).
@@ -62,6 +66,14 @@ WARMUP_TRAINING = {"head_vocabulary": "batch", "negatives": 4096, "bf16": True, 
 REPEAT_FRACTION = 0.0
 REPEAT_INSTRUCTION = "<speech>\nRepeat exactly what I said."
 # The speech decoder's corpus: template questions answered by SmolLM2 (+ the seed training questions) and fortunes.
+# `--phonetic-adaptor`: the adaptor's settings (`LlamaOmniPhoneticAdaptor`: joe's 151 phoneme classes, blank = 0; two
+# Transformer layers of width 512 after the phoneme posteriors) and the extra warm-up settings: 2 minutes of phoneme
+# CTC alone first, then both losses on the speech with a batch of the corpus's written sentences in each step.
+PHONETIC_ADAPTOR = {"speech_adaptor_phonemes": 151, "speech_adaptor_phoneme_size": 256,
+                    "speech_adaptor_hidden_size": 512, "speech_adaptor_num_layers": 2, "speech_adaptor_num_heads": 8,
+                    "speech_adaptor_hidden_act": "gelu"}
+PHONETIC_WARMUP = {"phoneme_only_minutes": 2.0, "max_epochs": 100, "text_batch_size": 32}
+ADAPTOR_TEXT_SENTENCES = 40000
 CORPUS_QUESTIONS = 2500
 CORPUS_SETTINGS = {"dtype": "bfloat16", "batch_size": 32, "max_new_tokens": 64}
 # The speech decoder's training (trainers/stages/phoneme_decoder.py PhonemeDecoderConfig fields).
@@ -197,9 +209,10 @@ def stage1_set(work: Path, repeat_fraction: float, seed: int = 0) -> Path:
     return target / "dataset"
 
 
-def step_init(work: Path, adaptor_layers: int | None = None) -> None:
+def step_init(work: Path, adaptor_layers: int | None = None, phonetic: bool = False) -> None:
     """The untrained model folder (pretrained encoder and LLM, fresh adaptor and speech decoder); `adaptor_layers`
-    overrides the architecture's `speech_adaptor_num_layers` (Transformer layers inside the adaptor)."""
+    overrides the architecture's `speech_adaptor_num_layers` (Transformer layers inside the adaptor); `phonetic`
+    makes the adaptor phonetic (`PHONETIC_ADAPTOR`)."""
     from offline_assets.embedded import DEFAULT_ARCHITECTURE, base_model
 
     target = work / "init"
@@ -208,15 +221,42 @@ def step_init(work: Path, adaptor_layers: int | None = None) -> None:
         if adaptor_layers is not None and done.get("speech_adaptor_num_layers", 0) != adaptor_layers:
             raise ValueError(f"{target} was made with speech_adaptor_num_layers="
                              f"{done.get('speech_adaptor_num_layers', 0)}, not {adaptor_layers}: use another --work-dir")
+        if bool(done.get("speech_adaptor_phonemes", 0)) != phonetic:
+            raise ValueError(f"{target} was made {'with' if done.get('speech_adaptor_phonemes') else 'without'} a "
+                             "phonetic adaptor; --phonetic-adaptor must match it: use another --work-dir")
         return
     architecture = dict(DEFAULT_ARCHITECTURE)
+    if phonetic:
+        architecture.update(PHONETIC_ADAPTOR)
     if adaptor_layers is not None:
         architecture["speech_adaptor_num_layers"] = adaptor_layers
     model, processor = base_model(architecture, system_prompt=embedded_system_prompt())
     model.save_pretrained(target)
     processor.save_pretrained(target)
     _mark_done(target, {"parameters": sum(p.numel() for p in model.parameters()),
-                        "speech_adaptor_num_layers": model.config.speech_adaptor_num_layers})
+                        "speech_adaptor_num_layers": model.config.speech_adaptor_num_layers,
+                        "speech_adaptor_phonemes": model.config.speech_adaptor_phonemes})
+
+
+def adaptor_text_corpus(work: Path, limit: int = ADAPTOR_TEXT_SENTENCES, seed: int = 0) -> list[str]:
+    """The written sentences a phonetic adaptor's warm-up learns spelling from: the sentences (3-25 words) of the
+    `corpus` step's training answers and fortunes (never its validation split, never a held-out question), shuffled
+    with `seed`, at most `limit`."""
+    import random
+    import re
+
+    if _done(work / "corpus") is None:
+        raise FileNotFoundError(f"{work / 'corpus'} is not complete: run the corpus step before a phonetic warm-up")
+    sentences = []
+    for path in sorted((work / "corpus").glob("corpus-*.jsonl")):
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                record = json.loads(line)
+                if record.get("split") == "train":
+                    sentences += [s for s in re.split(r"(?<=[.!?])\s+", record["response"])
+                                  if 3 <= len(s.split()) <= 25]
+    random.Random(seed).shuffle(sentences)
+    return sentences[:limit]
 
 
 def step_warmup(work: Path, minutes: float) -> None:
@@ -228,9 +268,12 @@ def step_warmup(work: Path, minutes: float) -> None:
     if _done(target):
         return
     data, _ = _speech_sets(work)
+    phonetic = bool(json.loads((work / "init" / "config.json").read_text()).get("speech_adaptor_phonemes", 0))
+    settings = {**WARMUP_TRAINING, **(PHONETIC_WARMUP if phonetic else {})}
     config = AdaptorWarmupConfig(output_dir=str(target), encoder_cache_dir=str(work / ENCODER_CACHE),
-                                 max_minutes=minutes, **WARMUP_TRAINING)
-    summary = warmup_adaptor(str(work / "init"), data, config)
+                                 max_minutes=minutes, **settings)
+    summary = warmup_adaptor(str(work / "init"), data, config,
+                             text_corpus=adaptor_text_corpus(work) if phonetic else None)
     _mark_done(target, {k: v for k, v in summary.items() if k not in ("config", "log_history")})
     _log(f"warmup: CTC loss {summary['first_ctc_loss']:.2f} -> {summary['final_ctc_loss']:.2f}, greedy CTC WER "
          f"{summary['greedy_ctc_wer_before']} -> {summary['greedy_ctc_wer_after']}")
@@ -372,7 +415,7 @@ def step_export(work: Path, weights_dir: Path | None = None, adaptor_from: Path 
     (or of the weights in `adaptor_from`) and the best speech decoder of `decoder`."""
     from safetensors.torch import load_file
 
-    from modeling_llama_omni import LlamaOmniForConditionalGeneration
+    from modeling_llama_omni import LlamaOmniConfig, LlamaOmniForConditionalGeneration
     from offline_assets.embedded import DEFAULT_ARCHITECTURE, DEFAULT_VOCODER, MODEL_WEIGHTS, write_weights
     from trainers.stages.phoneme_decoder import load_phoneme_decoder
 
@@ -407,9 +450,9 @@ def step_export(work: Path, weights_dir: Path | None = None, adaptor_from: Path 
         training["stage1"] = {k: v for k, v in (_done(work / "stage1") or {}).items() if k != "log_history"}
     settings = {"default_system_prompt": embedded_system_prompt(), "default_instruction": "<speech>"}
     architecture = dict(DEFAULT_ARCHITECTURE)
-    if model.config.speech_adaptor_num_layers:
-        architecture["speech_adaptor_num_layers"] = model.config.speech_adaptor_num_layers
-        architecture["speech_adaptor_num_heads"] = model.config.speech_adaptor_num_heads
+    for name in ("speech_adaptor_num_layers", *PHONETIC_ADAPTOR):  # the adaptor's own settings, where they differ
+        if getattr(model.config, name) != getattr(LlamaOmniConfig(), name) or name in architecture:
+            architecture[name] = getattr(model.config, name)
     folder = write_weights(model, settings, DEFAULT_VOCODER, architecture, training, weights_dir=weights_dir)
     _log(f"export: wrote {folder}")
     return folder
@@ -437,6 +480,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--adaptor-layers", type=int, default=None,
                         help="Transformer layers inside the speech adaptor (speech_adaptor_num_layers; default: the "
                              "shipped architecture's)")
+    parser.add_argument("--phonetic-adaptor", action="store_true",
+                        help="a phonetic speech adaptor (PHONETIC_ADAPTOR: phoneme posteriors, then the LLM's "
+                             "embeddings; its warm-up also learns from the corpus's written sentences)")
     parser.add_argument("--weights-dir", default=None, help="export here instead of the package's llama_omni_tiny/")
     args = parser.parse_args(argv)
     steps = [s.strip() for s in args.steps.split(",") if s.strip()]
@@ -454,7 +500,7 @@ def main(argv: list[str] | None = None) -> int:
         if step == "speech":
             step_speech(work)
         elif step == "init":
-            step_init(work, args.adaptor_layers)
+            step_init(work, args.adaptor_layers, args.phonetic_adaptor)
         elif step == "warmup":
             step_warmup(work, args.warmup_minutes)
         elif step == "stage1":

@@ -14,6 +14,13 @@ vector and the similarity scale are training-only and discarded, so the model's 
 (The idea of reading a speech encoder's CTC posteriors over an LLM's vocabulary as soft tokens is LegoSLM's,
 Ma et al. 2025; here CTC is only a warm-up objective.)
 
+With a phonetic adaptor (`LlamaOmniConfig.speech_adaptor_phonemes > 0`, `LlamaOmniPhoneticAdaptor`) the warm-up has
+up to three phases: the part after the phoneme posteriors first learns from written text alone (`text_corpus`: the
+espeak-ng phonemes of each sentence, as simulated CTC posteriors: `simulate_posteriors`), then the acoustic head
+learns the spoken questions' phonemes (a phoneme CTC loss), then both learn together on the speech (phoneme CTC +
+the token CTC above through the whole adaptor), each step also taking a text batch so that the spelling of words the
+speech never contained is kept.
+
 The frozen speech encoder's outputs are cached on disk (`trainers.stages.caches.EncoderOutputCache`, shareable
 with stage 1 and stage 2 through their `encoder_cache_dir`).
 
@@ -31,13 +38,16 @@ import random
 import re
 import time
 from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from modeling_llama_omni import ctc_greedy_collapse
+from modeling_llama_omni import LlamaOmniPhoneticAdaptor, ctc_greedy_collapse
+
+from .phoneme_decoder import phoneme_error_rate
 
 DONE_NAME = "warmup_summary.json"
 
@@ -63,6 +73,12 @@ class AdaptorWarmupConfig:
             `negatives` tokens drawn at random: a sampled softmax, several times cheaper per step on a 49k vocabulary).
         negatives: random extra tokens per step with `head_vocabulary="batch"`.
         bf16: run the head's similarity matrix in bfloat16 autocast (the CTC loss stays in float32).
+        phoneme_weight: weight of the phoneme CTC loss (phonetic adaptors only).
+        text_only_minutes: phase 1 of a phonetic adaptor: minutes of text-only steps (needs `text_corpus`).
+        phoneme_only_minutes: phase 2 of a phonetic adaptor: minutes of phoneme-CTC-only steps on the speech.
+            Phase 3 (both losses on the speech, plus a text batch per step when there is a `text_corpus`) runs for
+            `max_minutes` / `max_epochs`.
+        text_batch_size: sentences per text batch.
         eval_examples: how many examples of each split are greedily decoded for the report.
         logging_steps: steps between log lines.
         seed: shuffling and initialisation.
@@ -86,6 +102,10 @@ class AdaptorWarmupConfig:
     head_vocabulary: str = "full"
     negatives: int = 4096
     bf16: bool = False
+    phoneme_weight: float = 1.0
+    text_only_minutes: float = 0.0
+    phoneme_only_minutes: float = 0.0
+    text_batch_size: int = 32
     eval_examples: int = 64
     logging_steps: int = 25
     seed: int = 0
@@ -98,6 +118,11 @@ class AdaptorWarmupConfig:
             raise ValueError(f"head_vocabulary must be 'full' or 'batch', got {self.head_vocabulary!r}")
         if self.negatives < 0:
             raise ValueError(f"negatives must be >= 0, got {self.negatives}")
+        for name in ("phoneme_weight", "text_only_minutes", "phoneme_only_minutes"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.text_batch_size < 1:
+            raise ValueError(f"text_batch_size must be >= 1, got {self.text_batch_size}")
         if self.max_epochs < 1 or self.eval_examples < 0 or self.warmup_steps < 0 or self.norm_weight < 0:
             raise ValueError("max_epochs must be >= 1; eval_examples, warmup_steps and norm_weight >= 0")
 
@@ -151,6 +176,53 @@ def word_error_rate(references: list[str], hypotheses: list[str]) -> float | Non
     return float(jiwer.wer([r for r, _ in pairs], [h for _, h in pairs]))
 
 
+BLANK_RUNS = (0, 1, 1, 2, 2, 3, 4)
+"""Blank frames drawn before each phoneme by `simulate_posteriors`: with the phoneme's own frame(s), ~3 frames per
+phoneme, the pace of speech at the encoder's 50 Hz."""
+
+
+def simulate_posteriors(units: Sequence[int], num_classes: int, rng: random.Random, substitution: float = 0.05,
+                        deletion: float = 0.03, repeat: float = 0.2) -> torch.Tensor:
+    """
+    Posteriors `(frames, num_classes)` that a phoneme CTC (class 0 = blank) might give for the phonemes `units` of a
+    written sentence, for teaching the phonetic adaptor from text: each phoneme after a run of blank frames
+    (`BLANK_RUNS`), on one frame (two with probability `repeat`) with a confidence drawn in [0.5, 1] and the rest on
+    the blank; a phoneme is dropped with probability `deletion` and replaced by another of the sentence with
+    probability `substitution`; one blank frame closes the sentence.
+
+    Raises:
+        ValueError: a unit outside `1 .. num_classes - 1`.
+    """
+    if any(not 0 < u < num_classes for u in units):
+        raise ValueError(f"phoneme ids must lie in 1..{num_classes - 1} (0 is the blank), got {list(units)}")
+    classes: list[int] = []
+    confidence: list[float] = []
+    for u in units:
+        if rng.random() < deletion:
+            continue
+        if rng.random() < substitution:
+            u = units[rng.randrange(len(units))]
+        runs = rng.choice(BLANK_RUNS)
+        classes += [0] * runs
+        confidence += [1.0] * runs
+        for _ in range(2 if rng.random() < repeat else 1):
+            classes.append(u)
+            confidence.append(rng.uniform(0.5, 1.0))
+    classes.append(0)
+    confidence.append(1.0)
+    index = torch.tensor(classes, dtype=torch.long)
+    p = torch.tensor(confidence, dtype=torch.float32)
+    posteriors = torch.zeros(len(classes), num_classes)
+    posteriors[:, 0] = 1.0 - p
+    posteriors[torch.arange(len(classes)), index] += p
+    return posteriors
+
+
+def _ctc_fits(target: Sequence[int], frames: int) -> bool:
+    """CTC needs a frame per target id, plus one between equal neighbours."""
+    return bool(target) and frames >= len(target) + sum(a == b for a, b in zip(target, target[1:]))
+
+
 def _targets(tokenizer: Any, texts: list[str]) -> list[list[int]]:
     return [tokenizer(text, add_special_tokens=False)["input_ids"] for text in texts]
 
@@ -179,8 +251,22 @@ def _greedy_transcripts(model: Any, head: _CTCHead, tokenizer: Any, cache: Any, 
     return out
 
 
+@torch.no_grad()
+def _greedy_phonemes(adaptor: LlamaOmniPhoneticAdaptor, cache: Any, ids: list[Any], batch_size: int) -> list[list[int]]:
+    """Greedy CTC read-out of a phonetic adaptor's acoustic head (blank = 0)."""
+    dtype = adaptor.linear1.weight.dtype
+    out = []
+    for start in range(0, len(ids), batch_size):
+        states, lengths = _batch_states(cache, ids[start : start + batch_size], dtype)
+        usable = lengths - lengths % adaptor.k
+        best = adaptor.phoneme_logits(states, usable).argmax(-1)
+        out += [ctc_greedy_collapse(row[:n].tolist(), blank_id=0) for row, n in zip(best, usable.tolist())]
+    return out
+
+
 def warmup_adaptor(model: Any, datasets_dict: Any, config: AdaptorWarmupConfig, processor: Any = None,
-                   progress: bool = True) -> dict[str, Any]:
+                   progress: bool = True, text_corpus: Sequence[str] | None = None,
+                   phonemize: Callable[[str], Sequence[int]] | None = None) -> dict[str, Any]:
     """
     Trains the speech adaptor of `model` with the CTC objective of this module, then saves the whole model folder
     (everything but the adaptor unchanged) and its processor to `config.output_dir`.
@@ -191,14 +277,19 @@ def warmup_adaptor(model: Any, datasets_dict: Any, config: AdaptorWarmupConfig, 
         config: the settings.
         processor: the model's processor (loaded from the folder when `model` is a path).
         progress: show a progress bar.
+        text_corpus: written sentences (best a few to ~30 words each) for a phonetic adaptor's text-only learning
+            (phase 1, and a text batch in each step of phase 3).
+        phonemize: text -> phoneme ids in `1 .. speech_adaptor_phonemes - 1` (default
+            `processing.instructs2s.phonemes.spoken_units`, joe's 151 ids without punctuation); phonetic adaptors.
 
     Returns:
-        The summary (also written to `warmup_summary.json`): steps, epochs, minutes, first and last mean CTC loss,
-        the frame-norm ratio, and the greedy CTC word error rate of the adaptor on `eval_examples` examples of
-        each split before and after.
+        The summary (also written to `warmup_summary.json`): steps (and per phase), epochs, minutes, first and last
+        mean CTC loss, and the greedy CTC word error rate of the adaptor (and, phonetic, the phoneme error rate of
+        its acoustic head) on `eval_examples` examples of each split before and after.
 
     Raises:
-        ValueError: missing columns, or no example whose transcript fits in its adaptor frames.
+        ValueError: missing columns, no example whose transcript fits in its adaptor frames, text-only settings for
+            an MLP adaptor, or phoneme ids outside the adaptor's classes.
     """
     from tqdm.auto import tqdm
 
@@ -240,32 +331,69 @@ def warmup_adaptor(model: Any, datasets_dict: Any, config: AdaptorWarmupConfig, 
     head = _CTCHead(embeddings, config.init_scale)
     reference_norm = float(embeddings.detach().float().norm(dim=-1).median())
     k = model.config.speech_downsample_rate
+    phonetic = isinstance(adaptor, LlamaOmniPhoneticAdaptor)
+    if not phonetic and (text_corpus is not None or config.text_only_minutes or config.phoneme_only_minutes):
+        raise ValueError(
+            "text_corpus, text_only_minutes and phoneme_only_minutes need a phonetic adaptor "
+            "(LlamaOmniConfig.speech_adaptor_phonemes > 0); this model's adaptor is an MLP"
+        )
+    if config.text_only_minutes and not text_corpus:
+        raise ValueError("text_only_minutes > 0 needs a text_corpus (sentences whose phonemes teach the adaptor)")
+    phoneme_cache: dict[str, list[int]] = {}
+
+    def phonemes_of(text: str) -> list[int]:
+        if text not in phoneme_cache:
+            units = list(phonemize(text))
+            if any(not 0 < u < adaptor.num_phonemes for u in units):
+                raise ValueError(
+                    f"phonemize({text[:60]!r}) gave ids outside 1..{adaptor.num_phonemes - 1} (the adaptor's "
+                    "speech_adaptor_phonemes classes, 0 = blank)"
+                )
+            phoneme_cache[text] = units
+        return phoneme_cache[text]
+
+    if phonetic and phonemize is None:
+        from processing.instructs2s.phonemes import spoken_units as phonemize
 
     # examples whose transcript fits their frames (CTC needs one frame per token, plus one per repeated token)
     ids, targets = list(train[config.id_column]), _targets(tokenizer, list(train[config.text_column]))
-    usable = []
-    for i, (example_id, target) in enumerate(zip(ids, targets)):
-        frames = cache.get(example_id).shape[0] // k
-        repeats = sum(a == b for a, b in zip(target, target[1:]))
-        if target and frames >= len(target) + repeats:
-            usable.append(i)
+    texts = list(train[config.text_column])
+    usable = [i for i, (example_id, target) in enumerate(zip(ids, targets))
+              if _ctc_fits(target, cache.get(example_id).shape[0] // k)]
     if not usable:
         raise ValueError("no training example has a transcript that fits its adaptor frames")
+    text_items: list[tuple[list[int], list[int]]] = []
+    if phonetic:
+        for i in tqdm(usable, desc="phonemes of the transcripts", disable=not progress):
+            phonemes_of(texts[i])
+        for sentence in tqdm(text_corpus or [], desc="phonemes of the text corpus", disable=not progress):
+            units, tokens = phonemes_of(sentence), tokenizer(sentence, add_special_tokens=False)["input_ids"]
+            if units and tokens:
+                text_items.append((units, tokens))
+        if text_corpus and not text_items:
+            raise ValueError("no sentence of text_corpus has both phonemes and tokens")
 
     eval_sets = {"train": [ids[i] for i in usable[: config.eval_examples]]}
-    eval_texts = {"train": [train[i][config.text_column] for i in usable[: config.eval_examples]]}
+    eval_texts = {"train": [texts[i] for i in usable[: config.eval_examples]]}
     if evaluation is not None and config.eval_examples:
         n = min(config.eval_examples, len(evaluation))
         eval_sets["eval"] = list(evaluation[config.id_column][:n])
         eval_texts["eval"] = list(evaluation[config.text_column][:n])
 
-    def report() -> dict[str, float | None]:
+    def report() -> dict[str, Any]:
         adaptor.eval()
-        result = {}
+        result: dict[str, Any] = {}
         for name, split_ids in eval_sets.items():
             hyps = _greedy_transcripts(model, head, tokenizer, cache, split_ids, config.batch_size)
             result[name] = word_error_rate(eval_texts[name], hyps)
             result[f"{name}_example"] = {"reference": eval_texts[name][0], "greedy_ctc": hyps[0]} if hyps else None
+            if phonetic and split_ids:
+                refs = [phonemes_of(t) for t in eval_texts[name]]
+                hyp_units = _greedy_phonemes(adaptor, cache, split_ids, config.batch_size)
+                pairs = [(h, r) for h, r in zip(hyp_units, refs) if r]
+                result[f"{name}_phoneme_error_rate"] = (
+                    phoneme_error_rate([h for h, _ in pairs], [r for _, r in pairs]) if pairs else None
+                )
         return result
 
     before = report()
@@ -275,68 +403,130 @@ def warmup_adaptor(model: Any, datasets_dict: Any, config: AdaptorWarmupConfig, 
         optimizer, lambda step: min(1.0, (step + 1) / max(1, config.warmup_steps))
     )
     adaptor_dtype = adaptor.linear1.weight.dtype
-    deadline = time.monotonic() + config.max_minutes * 60
+    text_rng = random.Random(config.seed + 1)
+
+    def token_loss(frames: torch.Tensor, frame_lengths: torch.Tensor,
+                   batch_targets: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The token CTC loss of adaptor frames, and the frame-norm term."""
+        classes = None
+        if config.head_vocabulary == "batch":
+            classes, batch_targets = _step_classes(batch_targets, head.tokens.shape[0], config.negatives, sampler)
+        logits = head(frames, classes, bf16=config.bf16)
+        ctc = F.ctc_loss(
+            logits.log_softmax(-1).transpose(0, 1),  # (T, B, C)
+            torch.tensor([t for target in batch_targets for t in target], dtype=torch.long),
+            frame_lengths,
+            torch.tensor([len(t) for t in batch_targets], dtype=torch.long),
+            blank=logits.shape[-1] - 1,
+            reduction="mean",
+            zero_infinity=True,
+        )
+        mask = torch.arange(frames.shape[1])[None, :] < frame_lengths[:, None]
+        ratio = frames.float().norm(dim=-1) / reference_norm
+        return ctc, ((ratio - 1.0) ** 2)[mask].mean(), ratio, mask
+
+    def phoneme_loss(logits: torch.Tensor, frame_lengths: torch.Tensor, batch_texts: list[str]) -> torch.Tensor:
+        units = [phonemes_of(t) for t in batch_texts]
+        return F.ctc_loss(
+            logits.float().log_softmax(-1).transpose(0, 1),
+            torch.tensor([u for row in units for u in row], dtype=torch.long),
+            frame_lengths,
+            torch.tensor([len(row) for row in units], dtype=torch.long),
+            blank=0,
+            reduction="mean",
+            zero_infinity=True,
+        )
+
+    def text_loss() -> tuple[torch.Tensor, torch.Tensor]:
+        """Token CTC + norm term of the adaptor's text path on a batch of simulated posteriors."""
+        batch, posteriors = [], []
+        while len(batch) < config.text_batch_size:
+            units, tokens = text_items[text_rng.randrange(len(text_items))]
+            simulated = simulate_posteriors(units, adaptor.num_phonemes, text_rng)
+            if _ctc_fits(tokens, simulated.shape[0] // k):
+                batch.append(tokens)
+                posteriors.append(simulated)
+        lengths = torch.tensor([p.shape[0] // k for p in posteriors], dtype=torch.long)
+        padded = nn.utils.rnn.pad_sequence(posteriors, batch_first=True).to(adaptor_dtype)
+        ctc, norm_loss, _, _ = token_loss(adaptor.embed_phonemes(padded, lengths), lengths, batch)
+        return ctc, norm_loss
+
     start = time.time()
-    step, epoch, losses, log = 0, 0, [], []
+    step, losses, log = 0, [], []
+    phase_steps: dict[str, int] = {}
     first_loss = None
     bar = tqdm(desc="adaptor CTC warm-up", unit="step", disable=not progress)
-    stop = False
-    while not stop and epoch < config.max_epochs:
-        order = usable[:]
-        rng.shuffle(order)
-        for b in range(0, len(order), config.batch_size):
-            batch = order[b : b + config.batch_size]
+    phases = [("text", config.text_only_minutes), ("phonemes", config.phoneme_only_minutes),
+              ("speech", config.max_minutes)]
+    order: list[int] = []
+    position, epochs_done = 0, 0
+    for phase, minutes in phases:
+        if not minutes:
+            continue
+        deadline = time.monotonic() + minutes * 60
+        phase_start = step
+        while time.monotonic() <= deadline:
+            if phase != "text":
+                if position >= len(order):
+                    if phase == "speech" and epochs_done >= config.max_epochs:
+                        break
+                    order, position = usable[:], 0
+                    rng.shuffle(order)
+                    epochs_done += phase == "speech"
+                batch = order[position : position + config.batch_size]
+                position += len(batch)
             adaptor.train()
-            states, lengths = _batch_states(cache, [ids[i] for i in batch], adaptor_dtype)
-            frames, frame_lengths = model.model.get_speech_features(
-                speech_encoder_hidden_states=states, speech_encoder_lengths=lengths
-            )
-            batch_targets = [targets[i] for i in batch]
-            classes = None
-            if config.head_vocabulary == "batch":
-                classes, batch_targets = _step_classes(batch_targets, head.tokens.shape[0], config.negatives,
-                                                       sampler)
-            logits = head(frames, classes, bf16=config.bf16)
-            log_probs = logits.log_softmax(-1).transpose(0, 1)  # (T, B, C)
-            ctc = F.ctc_loss(
-                log_probs,
-                torch.tensor([t for target in batch_targets for t in target], dtype=torch.long),
-                frame_lengths,
-                torch.tensor([len(t) for t in batch_targets], dtype=torch.long),
-                blank=logits.shape[-1] - 1,
-                reduction="mean",
-                zero_infinity=True,
-            )
-            mask = torch.arange(frames.shape[1])[None, :] < frame_lengths[:, None]
-            ratio = frames.float().norm(dim=-1) / reference_norm
-            norm_loss = ((ratio - 1.0) ** 2)[mask].mean()
-            loss = ctc + config.norm_weight * norm_loss
+            parts: dict[str, torch.Tensor] = {}
+            if phase == "text" or (phase == "speech" and text_items):
+                parts["text_ctc"], text_norm = text_loss()
+                parts["text_norm"] = config.norm_weight * text_norm
+            if phase != "text":
+                states, lengths = _batch_states(cache, [ids[i] for i in batch], adaptor_dtype)
+                frame_lengths = lengths // k
+                if phonetic:
+                    logits = adaptor.phoneme_logits(states, frame_lengths * k)
+                    parts["phoneme_ctc"] = config.phoneme_weight * phoneme_loss(
+                        logits, frame_lengths * k, [texts[i] for i in batch]
+                    )
+                if phase == "speech":
+                    if phonetic:
+                        frames = adaptor.embed_phonemes(logits.float().softmax(-1).to(logits.dtype), frame_lengths)
+                    else:
+                        frames, frame_lengths = model.model.get_speech_features(
+                            speech_encoder_hidden_states=states, speech_encoder_lengths=lengths
+                        )
+                    ctc, norm_loss, ratio, mask = token_loss(frames, frame_lengths, [targets[i] for i in batch])
+                    parts["ctc"], parts["norm"] = ctc, config.norm_weight * norm_loss
+            loss = sum(parts.values())
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
             optimizer.step()
             scheduler.step()
             step += 1
-            losses.append(float(ctc.detach()))
+            main = parts.get("ctc", parts.get("phoneme_ctc", parts.get("text_ctc")))
+            losses.append(float(main.detach()))
             first_loss = first_loss if first_loss is not None else losses[0]
             bar.update(1)
             if step % config.logging_steps == 0:
-                entry = {"step": step, "epoch": round(epoch + (b + len(batch)) / len(order), 2),
-                         "ctc_loss": round(sum(losses[-config.logging_steps:]) / config.logging_steps, 4),
-                         "norm_ratio": round(float(ratio.detach()[mask].mean()), 3),
+                entry = {"step": step, "phase": phase,
+                         "epoch": round(epochs_done - 1 + position / max(1, len(order)), 2) if phase == "speech"
+                         else None,
+                         **{name: round(float(value.detach()), 4) for name, value in parts.items()},
                          "scale": round(float(head.log_scale.detach().exp()), 2)}
+                if phase == "speech":
+                    entry["norm_ratio"] = round(float(ratio.detach()[mask].mean()), 3)
                 log.append(entry)
-                bar.set_postfix(ctc=entry["ctc_loss"], norm=entry["norm_ratio"])
-            if time.monotonic() > deadline:
-                stop = True
-                break
-        epoch += 1
+                bar.set_postfix(phase=phase, loss=round(float(main.detach()), 3))
+        phase_steps[phase] = step - phase_start
     bar.close()
     after = report()
     tail = losses[-min(len(losses), config.logging_steps):]
     summary = {
         "steps": step,
-        "epochs": round(step * config.batch_size / len(usable), 2),
+        "phase_steps": phase_steps,
+        "epochs": round((step - phase_steps.get("text", 0)) * config.batch_size / len(usable), 2),
+        "text_sentences": len(text_items),
         "minutes": round((time.time() - start) / 60, 1),
         "usable_examples": len(usable),
         "skipped_examples": len(ids) - len(usable),
@@ -358,4 +548,4 @@ def warmup_adaptor(model: Any, datasets_dict: Any, config: AdaptorWarmupConfig, 
     return summary
 
 
-__all__ = ["AdaptorWarmupConfig", "warmup_adaptor", "word_error_rate"]
+__all__ = ["AdaptorWarmupConfig", "simulate_posteriors", "warmup_adaptor", "word_error_rate"]
