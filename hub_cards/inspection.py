@@ -52,6 +52,23 @@ def _sum_prefix(counts: Mapping[str, int], *prefixes: str) -> int:
     return sum(n for key, n in counts.items() if key.startswith(prefixes))
 
 
+def _adaptor_description(config: dict[str, Any], encoder: dict[str, Any], text: dict[str, Any]) -> str:
+    """The speech adaptor's row: the released MLP, with its Transformer layers if any, or the phonetic adaptor."""
+    k = config.get("speech_downsample_rate")
+    hidden = config.get("speech_adaptor_hidden_size")
+    act = config.get("speech_adaptor_hidden_act", "relu")
+    layers = config.get("speech_adaptor_num_layers") or 0
+    between = f" -> {layers} Transformer layer{'s' if layers > 1 else ''}" if layers else ""
+    phonemes = config.get("speech_adaptor_phonemes") or 0
+    if phonemes:
+        size = config.get("speech_adaptor_phoneme_size")
+        return (f"phonetic: {phonemes} phoneme classes per encoder frame (CTC, 0 = blank) -> softmax -> "
+                f"Linear(-> {size}), stacks k={k} frames, Linear({size * (k or 0)} -> {hidden}) -> {act}{between} -> "
+                f"Linear(-> {text.get('hidden_size')})")
+    return (f"stacks k={k} frames, Linear({encoder.get('d_model', 0) * (k or 0)} -> {hidden}) -> {act}{between} -> "
+            f"Linear(-> {text.get('hidden_size')})")
+
+
 @dataclass
 class ModelFolderFacts:
     """What a model card says about the model, read from its folder.
@@ -76,14 +93,11 @@ class ModelFolderFacts:
         encoder = config.get("speech_encoder_config") or {}
         text = config.get("text_config") or {}
         decoder = config.get("speech_decoder_config") or {}
-        k = config.get("speech_downsample_rate")
         tied = " (lm_head tied to the embeddings)" if config.get("tie_word_embeddings") else ""
         rows = [
             ("speech encoder", f"Whisper encoder: {encoder.get('encoder_layers')} layers, d_model "
              f"{encoder.get('d_model')}, {encoder.get('num_mel_bins')} mel bins", "speech_encoder"),
-            ("speech adaptor", f"stacks k={k} frames, Linear({encoder.get('d_model', 0) * (k or 0)} -> "
-             f"{config.get('speech_adaptor_hidden_size')}) -> {config.get('speech_adaptor_hidden_act', 'relu')} -> "
-             f"Linear(-> {text.get('hidden_size')})", "speech_adaptor"),
+            ("speech adaptor", _adaptor_description(config, encoder, text), "speech_adaptor"),
             ("LLM", f"{text.get('model_type')}: {text.get('num_hidden_layers')} layers, hidden "
              f"{text.get('hidden_size')}, vocabulary {text.get('vocab_size')}{tied}", "llm"),
             ("speech decoder", f"CTC, {decoder.get('num_hidden_layers')} Llama layers (hidden "

@@ -189,3 +189,17 @@ def test_build_default_text_corpus_reads_training_sentences_only(tmp_path):
     sentences = adaptor_text_corpus(tmp_path)
     assert sorted(sentences) == ["It is a very fine city indeed.", "The capital of Norway is Oslo."]
     assert len(adaptor_text_corpus(tmp_path, limit=1)) == 1
+
+
+def test_model_card_describes_the_adaptor_it_has():
+    from hub_cards.inspection import _adaptor_description
+
+    encoder, text = {"d_model": 512}, {"hidden_size": 576}
+    released = {"speech_downsample_rate": 5, "speech_adaptor_hidden_size": 1024, "speech_adaptor_hidden_act": "relu"}
+    assert _adaptor_description(released, encoder, text) == (
+        "stacks k=5 frames, Linear(2560 -> 1024) -> relu -> Linear(-> 576)")
+    layered = dict(released, speech_adaptor_num_layers=2)
+    assert "relu -> 2 Transformer layers -> Linear(-> 576)" in _adaptor_description(layered, encoder, text)
+    phonetic = dict(layered, speech_adaptor_phonemes=151, speech_adaptor_phoneme_size=256)
+    described = _adaptor_description(phonetic, encoder, text)
+    assert described.startswith("phonetic: 151 phoneme classes") and "Linear(1280 -> 1024)" in described
