@@ -141,6 +141,8 @@ def test_warmup_learns_from_text_then_speech(tmp_path, data):
     assert all(n > 0 for n in summary["phase_steps"].values())
     assert summary["text_sentences"] == len(corpus)
     assert {e["phase"] for e in summary["log_history"]} <= {"text", "phonemes", "speech"}
+    assert all((e["epoch"] is None) == (e["phase"] == "text") for e in summary["log_history"])
+    assert all(e["epoch"] is None or e["epoch"] >= 0 for e in summary["log_history"])
     speech = [e for e in summary["log_history"] if e["phase"] == "speech"]
     assert speech and {"ctc", "phoneme_ctc", "text_ctc"} <= set(speech[-1])
     phoneme_losses = [e["phoneme_ctc"] for e in summary["log_history"] if "phoneme_ctc" in e]
