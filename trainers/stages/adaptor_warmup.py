@@ -63,8 +63,8 @@ class AdaptorWarmupConfig:
         speech_column / text_column / id_column: the spoken instruction, its transcript and the unique example id.
         train_split / eval_split: splits of the dataset dict; `eval_split` (optional) is only decoded for the report.
         max_minutes: wall-time budget; training stops at the end of the step that passes it.
-        max_epochs: upper bound on passes over the training split's speech (those of a phonetic adaptor's
-            phoneme-only phase count too).
+        max_epochs: upper bound on passes over the training split in the last phase (a pass begun in a phonetic
+            adaptor's phoneme-only phase is finished first; the log's epochs count every pass).
         batch_size, learning_rate, warmup_steps, max_grad_norm: the optimisation (AdamW, linear warm-up, then
             constant).
         norm_weight: weight of the frame-norm term (squared relative deviation from the median embedding norm).
@@ -460,7 +460,7 @@ def warmup_adaptor(model: Any, datasets_dict: Any, config: AdaptorWarmupConfig, 
     phases = [("text", config.text_only_minutes), ("phonemes", config.phoneme_only_minutes),
               ("speech", config.max_minutes)]
     order: list[int] = []
-    position, epochs_done = 0, 0
+    position, epochs_done, passes = 0, 0, 0
     for phase, minutes in phases:
         if not minutes:
             continue
@@ -468,12 +468,13 @@ def warmup_adaptor(model: Any, datasets_dict: Any, config: AdaptorWarmupConfig, 
         phase_start = step
         while time.monotonic() <= deadline:
             if phase != "text":
-                if position >= len(order):  # a new pass over the speech (phases 2 and 3 share the passes)
+                if position >= len(order):  # a new pass over the speech
                     if phase == "speech" and epochs_done >= config.max_epochs:
                         break
                     order, position = usable[:], 0
                     rng.shuffle(order)
-                    epochs_done += 1
+                    passes += 1
+                    epochs_done += phase == "speech"
                 batch = order[position : position + config.batch_size]
                 position += len(batch)
             adaptor.train()
@@ -511,7 +512,7 @@ def warmup_adaptor(model: Any, datasets_dict: Any, config: AdaptorWarmupConfig, 
             bar.update(1)
             if step % config.logging_steps == 0:
                 entry = {"step": step, "phase": phase,
-                         "epoch": round(epochs_done - 1 + position / max(1, len(order)), 2) if phase != "text"
+                         "epoch": round(passes - 1 + position / max(1, len(order)), 2) if phase != "text"
                          else None,
                          **{name: round(float(value.detach()), 4) for name, value in parts.items()},
                          "scale": round(float(head.log_scale.detach().exp()), 2)}
