@@ -228,6 +228,21 @@ class LlamaOmniAdaptorLayer(nn.Module):
         return hidden_states + self.fc2(F.gelu(self.fc1(self.ffn_norm(hidden_states))))
 
 
+def _run_adaptor_layers(layers: nn.ModuleList, hidden: torch.FloatTensor,
+                        lengths: torch.LongTensor | None) -> torch.FloatTensor:
+    """The adaptor's Transformer layers over `(batch, embeddings, width)`; embeddings at or after `lengths` are padding
+    (never attended to; all valid when not given)."""
+    if not len(layers):
+        return hidden
+    padding = None
+    if lengths is not None:
+        positions = torch.arange(hidden.shape[1], device=hidden.device)
+        padding = positions[None, :] >= lengths.to(hidden.device)[:, None]
+    for layer in layers:
+        hidden = layer(hidden, padding)
+    return hidden
+
+
 class LlamaOmniSpeechAdaptor(nn.Module):
     """
     The speech adaptor: concatenates every `k = speech_downsample_rate` consecutive encoder frames (frames left over
@@ -257,14 +272,7 @@ class LlamaOmniSpeechAdaptor(nn.Module):
         usable = num_frames - num_frames % self.k
         stacked = encoder_hidden_states[:, :usable].reshape(batch_size, usable // self.k, dim * self.k)
         hidden = self.act(self.linear1(stacked))
-        if len(self.layers):
-            padding = None
-            if lengths is not None:
-                positions = torch.arange(hidden.shape[1], device=hidden.device)
-                padding = positions[None, :] >= lengths.to(hidden.device)[:, None]
-            for layer in self.layers:
-                hidden = layer(hidden, padding)
-        return self.linear2(hidden)
+        return self.linear2(_run_adaptor_layers(self.layers, hidden, lengths))
 
 
 class LlamaOmniPhoneticAdaptor(nn.Module):
@@ -326,14 +334,7 @@ class LlamaOmniPhoneticAdaptor(nn.Module):
         usable = num_frames - num_frames % self.k
         embedded = self.phoneme_embedding(posteriors[:, :usable])
         hidden = self.act(self.linear1(embedded.reshape(batch_size, usable // self.k, -1)))
-        if len(self.layers):
-            padding = None
-            if lengths is not None:
-                positions = torch.arange(hidden.shape[1], device=hidden.device)
-                padding = positions[None, :] >= lengths.to(hidden.device)[:, None]
-            for layer in self.layers:
-                hidden = layer(hidden, padding)
-        return self.linear2(hidden)
+        return self.linear2(_run_adaptor_layers(self.layers, hidden, lengths))
 
     def forward(self, encoder_hidden_states: torch.FloatTensor,
                 lengths: torch.LongTensor | None = None) -> torch.FloatTensor:
