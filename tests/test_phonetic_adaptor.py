@@ -205,3 +205,13 @@ def test_model_card_describes_the_adaptor_it_has():
     phonetic = dict(layered, speech_adaptor_phonemes=151, speech_adaptor_phoneme_size=256)
     described = _adaptor_description(phonetic, encoder, text)
     assert described.startswith("phonetic: 151 phoneme classes") and "Linear(1280 -> 1024)" in described
+
+
+def test_warmup_refuses_sentences_whose_tokens_outnumber_their_frames(tmp_path, data):
+    from trainers.stages.adaptor_warmup import AdaptorWarmupConfig, warmup_adaptor
+
+    model, processor = tiny_model_and_processor(seed=0, **PHONETIC)
+    config = AdaptorWarmupConfig(output_dir=str(tmp_path), text_only_minutes=0.05, max_minutes=0.05)
+    with pytest.raises(ValueError, match="more tokens than their phonemes"):
+        warmup_adaptor(model, data, config, processor=processor, progress=False, text_corpus=["1 2 3 4 5 6 7 8 9"],
+                       phonemize=lambda text: [1])  # one phoneme: too few frames for nine tokens

@@ -441,12 +441,19 @@ def warmup_adaptor(model: Any, datasets_dict: Any, config: AdaptorWarmupConfig, 
     def text_loss() -> tuple[torch.Tensor, torch.Tensor]:
         """Token CTC + norm term of the adaptor's text path on a batch of simulated posteriors."""
         batch, posteriors = [], []
-        while len(batch) < config.text_batch_size:
+        for _ in range(50 * config.text_batch_size):
+            if len(batch) == config.text_batch_size:
+                break
             units, tokens = text_items[text_rng.randrange(len(text_items))]
             simulated = simulate_posteriors(units, adaptor.num_phonemes, text_rng)
             if _ctc_fits(tokens, simulated.shape[0] // k):
                 batch.append(tokens)
                 posteriors.append(simulated)
+        if not batch:
+            raise ValueError(
+                "the text_corpus sentences have more tokens than their phonemes give adaptor frames (a CTC loss needs "
+                "a frame per token): give sentences of ordinary words"
+            )
         lengths = torch.tensor([p.shape[0] // k for p in posteriors], dtype=torch.long)
         padded = nn.utils.rnn.pad_sequence(posteriors, batch_first=True).to(adaptor_dtype)
         ctc, norm_loss, _, _ = token_loss(adaptor.embed_phonemes(padded, lengths), lengths, batch)
