@@ -450,8 +450,9 @@ def step_export(work: Path, weights_dir: Path | None = None, adaptor_from: Path 
         training["stage1"] = {k: v for k, v in (_done(work / "stage1") or {}).items() if k != "log_history"}
     settings = {"default_system_prompt": embedded_system_prompt(), "default_instruction": "<speech>"}
     architecture = dict(DEFAULT_ARCHITECTURE)
+    defaults = LlamaOmniConfig()
     for name in ("speech_adaptor_num_layers", *PHONETIC_ADAPTOR):  # the adaptor's own settings, where they differ
-        if getattr(model.config, name) != getattr(LlamaOmniConfig(), name) or name in architecture:
+        if getattr(model.config, name) != getattr(defaults, name) or name in architecture:
             architecture[name] = getattr(model.config, name)
     folder = write_weights(model, settings, DEFAULT_VOCODER, architecture, training, weights_dir=weights_dir)
     _log(f"export: wrote {folder}")
