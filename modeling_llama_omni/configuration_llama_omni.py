@@ -156,8 +156,8 @@ class LlamaOmniConfig(PreTrainedConfig):
             head first gives, at the encoder's frame rate, posteriors over this many phoneme classes (class 0 is the
             CTC blank), and only those posteriors go on: embedded, `speech_downsample_rate` of them concatenated,
             then the adaptor's linear layer, Transformer layers and projection. Everything after the posteriors can
-            thus also learn from text alone (phonemes of written sentences), which is how it learns to spell names it
-            never heard.
+            thus also learn from text alone (phonemes of written sentences), so that it may spell names it never
+            heard; how far that gets at a CPU budget is measured in `trainers/recipes/embedded/README.md`.
         speech_adaptor_phoneme_size (`int`, *optional*, defaults to 256):
             Width of the phoneme embedding of the phonetic adaptor (unused when `speech_adaptor_phonemes` is 0).
         pad_to_30s (`bool`, *optional*, defaults to `False`):
