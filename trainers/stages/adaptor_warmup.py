@@ -461,6 +461,7 @@ def warmup_adaptor(model: Any, datasets_dict: Any, config: AdaptorWarmupConfig, 
 
     start = time.time()
     step, losses, log = 0, [], []
+    window: dict[str, list[float]] = {}  # each loss term of the steps since the last log entry
     phase_steps: dict[str, int] = {}
     first_loss = None
     bar = tqdm(desc="adaptor CTC warm-up", unit="step", disable=not progress)
@@ -513,20 +514,23 @@ def warmup_adaptor(model: Any, datasets_dict: Any, config: AdaptorWarmupConfig, 
             optimizer.step()
             scheduler.step()
             step += 1
-            main = parts.get("ctc", parts.get("phoneme_ctc", parts.get("text_ctc")))
-            losses.append(float(main.detach()))
-            first_loss = first_loss if first_loss is not None else losses[0]
+            for name, value in parts.items():
+                window.setdefault(name, []).append(float(value.detach()))
+            if "ctc" in parts:  # the summary's first and final CTC loss: the token CTC on the speech
+                losses.append(window["ctc"][-1])
+                first_loss = first_loss if first_loss is not None else losses[0]
             bar.update(1)
             if step % config.logging_steps == 0:
                 entry = {"step": step, "phase": phase,
                          "epoch": round(passes - 1 + position / max(1, len(order)), 2) if phase != "text"
                          else None,
-                         **{name: round(float(value.detach()), 4) for name, value in parts.items()},
+                         **{name: round(sum(values) / len(values), 4) for name, values in window.items()},
                          "scale": round(float(head.log_scale.detach().exp()), 2)}
                 if phase == "speech":
                     entry["norm_ratio"] = round(float(ratio.detach()[mask].mean()), 3)
                 log.append(entry)
-                bar.set_postfix(phase=phase, loss=round(float(main.detach()), 3))
+                window = {}
+                bar.set_postfix(phase=phase, **{k: v for k, v in entry.items() if k.endswith("ctc")})
         phase_steps[phase] = step - phase_start
     bar.close()
     after = report()
