@@ -634,7 +634,9 @@ _ENGLISH_WORDS = frozenset("the a an is are was be to of and in it you i that he
                            "have do but at by if or his her my your what all can will no so".split())
 
 
-def _split_sentences(text: str) -> list[str]:
+def split_sentences(text: str) -> list[str]:
+    """The sentences of `text`: cut after . ! ? (and runs of them), not after an initial or a known abbreviation
+    ("Dr. Smith", "R. A. Heinlein")."""
     parts, current = [], ""
     pieces = _SENTENCE_END.split(text)
     for piece in pieces:
@@ -684,7 +686,7 @@ def parse_fortune_file(path: str | os.PathLike, min_words: int = 5, max_words: i
         text = re.sub(r"\s+--\s+[A-Z][\w.' ]{0,40}$", "", text)  # an attribution on the last text line
         if not text:
             continue
-        for sentence in _split_sentences(text):
+        for sentence in split_sentences(text):
             sentence = re.sub(r"^\(?\d{1,2}[.)]\s+", "", sentence.strip()).strip()
             if sentence.count('"') % 2:
                 sentence = sentence.strip('"').strip()
@@ -915,5 +917,6 @@ __all__ = [
     "parse_fortune_file",
     "seed_instructions",
     "split_of",
+    "split_sentences",
     "training_questions",
 ]

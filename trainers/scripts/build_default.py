@@ -243,18 +243,13 @@ def adaptor_text_corpus(work: Path, limit: int = ADAPTOR_TEXT_SENTENCES, seed: i
     `corpus` step's training answers and fortunes (never its validation split, never a held-out question), shuffled
     with `seed`, at most `limit`."""
     import random
-    import re
+
+    from processing.instructs2s.phoneme_corpus import split_sentences
 
     if _done(work / "corpus") is None:
         raise FileNotFoundError(f"{work / 'corpus'} is not complete: run the corpus step before a phonetic warm-up")
-    sentences = []
-    for path in sorted((work / "corpus").glob("corpus-*.jsonl")):
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                record = json.loads(line)
-                if record.get("split") == "train":
-                    sentences += [s for s in re.split(r"(?<=[.!?])\s+", record["response"])
-                                  if 3 <= len(s.split()) <= 25]
+    sentences = [sentence for record in _corpus_records(work) if record.get("split") == "train"
+                 for sentence in split_sentences(record["response"]) if 3 <= len(sentence.split()) <= 25]
     random.Random(seed).shuffle(sentences)
     return sentences[:limit]
 
