@@ -45,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.common import distillmos_scores, machine, resample, speech_words, wer, whisper_words  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "tiny_quality.json"
+DEMO_RESULTS = ROOT / "benchmarks" / "results" / "tiny_demo.json"
 HELDOUT_VOICE = "flite:awb"
 ALSA_CLIPS = "/usr/share/sounds/alsa/*.wav"
 
@@ -120,8 +121,22 @@ def worst_answers(references: list[str], hypotheses: list[str], count: int = 3) 
     return sorted(scored, key=lambda item: -item["errors"])[:count]
 
 
+def demo_record(records: list[dict]) -> dict | None:
+    """What the `make demo` question got (it is one of the held-out questions): the spoken answer's text, its
+    Whisper-base transcript, and whether each contains the gold answer. None when the run did not ask it."""
+    from offline_assets.embedded import DEMO_QUESTION_TEXT
+
+    record = next((r for r in records if r["kind"] == "heldout" and r["question"] == DEMO_QUESTION_TEXT), None)
+    if record is None:
+        return None
+    transcript = record.get("transcript", "")
+    return {"question": record["question"], "gold": record["gold"], "speech_mode": record["speech_mode"],
+            "transcript": transcript, "answer_in_text": contains_answer(record["speech_mode"], record["gold"]),
+            "answer_heard": contains_answer(transcript, record["gold"])}
+
+
 def run(model_dir: str | None = None, omega: int = 10, limit: int | None = None, resynthesis: int = 30,
-        max_new_tokens: int = 80, progress: bool = True) -> dict:
+        max_new_tokens: int = 80, progress: bool = True, demo_only: bool = False) -> dict:
     import torch
     from tqdm.auto import tqdm
 
@@ -136,13 +151,18 @@ def run(model_dir: str | None = None, omega: int = 10, limit: int | None = None,
     voice = get_voice(HELDOUT_VOICE)
 
     questions = heldout_questions()
+    if demo_only:  # the `make demo` question alone (no recorded clips, no resynthesis)
+        from offline_assets.embedded import DEMO_QUESTION_TEXT
+
+        questions, resynthesis = [q for q in questions if q["instruction"] == DEMO_QUESTION_TEXT], 0
     if limit is not None:
         questions = questions[:limit]
     inputs = [{"kind": "heldout", **q,
                "audio": {"array": np.asarray(voice.synthesize(q["instruction"]), dtype=np.float32),
                          "sampling_rate": voice.sampling_rate}}
               for q in tqdm(questions, desc=f"speaking the questions ({HELDOUT_VOICE})", disable=not progress)]
-    for path in sorted(p for p in glob.glob(ALSA_CLIPS) if Path(p).stem != "Noise"):  # Noise.wav is no speech
+    clips = [] if demo_only else sorted(p for p in glob.glob(ALSA_CLIPS) if Path(p).stem != "Noise")  # Noise: no speech
+    for path in clips:
         inputs.append({"kind": "alsa", "id": os.path.basename(path), "instruction": Path(path).stem.replace("_", " "),
                        "category": "recorded", "answer": None, "audio": path})  # the processor reads the file
 
@@ -185,9 +205,11 @@ def run(model_dir: str | None = None, omega: int = 10, limit: int | None = None,
 
     # (4) resynthesis of held-out response sentences from their ground-truth units
     sentences = [r["text_mode"] for r in records if r["kind"] == "heldout" and r.get("text_mode")][:resynthesis]
-    resynth_hyps = transcribe(asr, asr_processor, ground_truth_resynthesis(vocoder, sentences, progress=progress))
+    resynth_hyps = (transcribe(asr, asr_processor, ground_truth_resynthesis(vocoder, sentences, progress=progress))
+                    if sentences else [])
     resynthesis_result = {"sentences": len(sentences), "ground_truth": "phoneme ids of the sentence",
-                          "wer_resynthesised": round(wer(sentences, resynth_hyps, normalize=speech_words), 4)}
+                          "wer_resynthesised": round(wer(sentences, resynth_hyps, normalize=speech_words), 4)
+                          if sentences else None}
 
     heldout_spoken = [r for r in spoken if r["kind"] == "heldout"]
     ttfas = [r["ttfa_s"] for r in records if r["ttfa_s"] is not None]
@@ -212,6 +234,7 @@ def run(model_dir: str | None = None, omega: int = 10, limit: int | None = None,
                                                   normalize=whisper_words), 4),
         "answer_asr_worst": worst_answers([r["speech_mode"] for r in spoken], [r["transcript"] for r in spoken]),
         "answers_without_audio": len(records) - len(spoken),
+        "demo_question": demo_record(records),
         "speaking_from_text_mode": {
             "answers": len(alone),
             "asr_wer": round(wer([r["text_mode"] for r in alone], alone_hyps, normalize=whisper_words), 4)
@@ -239,10 +262,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--omega", type=int, default=10)
     parser.add_argument("--limit", type=int, default=None, help="only the first N held-out questions")
     parser.add_argument("--resynthesis", type=int, default=30, help="held-out sentences for the vocoder figure")
-    parser.add_argument("--output", default=str(RESULTS))
+    parser.add_argument("--demo-only", action="store_true",
+                        help=f"only the `make demo` question (a minute; results in {DEMO_RESULTS.name} by default)")
+    parser.add_argument("--output", default=None, help=f"results file (default {RESULTS})")
     args = parser.parse_args(argv)
+    args.output = args.output or str(DEMO_RESULTS if args.demo_only else RESULTS)
     start = time.time()
-    result = run(args.model, omega=args.omega, limit=args.limit, resynthesis=args.resynthesis)
+    result = run(args.model, omega=args.omega, limit=args.limit, resynthesis=args.resynthesis,
+                 demo_only=args.demo_only)
     result["benchmark_seconds"] = round(time.time() - start, 1)
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
@@ -256,8 +283,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"speaking alone (text-mode answers spoken by the model): ASR-WER {alone['asr_wer']} corpus, "
           f"{alone['asr_wer_per_answer_median']} per-answer median ({alone['answers']} answers)")
     r = result["resynthesis"]
-    print(f"vocoder resynthesis WER from {r['ground_truth']}: {r['wer_resynthesised']:.1%}, {r['sentences']} "
-          "sentences")
+    if r["sentences"]:
+        print(f"vocoder resynthesis WER from {r['ground_truth']}: {r['wer_resynthesised']:.1%}, {r['sentences']} "
+              "sentences")
+    demo = result["demo_question"]
+    if demo is not None:
+        print(f"demo question: {demo['speech_mode']!r}; Whisper-base hears {demo['transcript']!r} "
+              f"({demo['gold']} {'in' if demo['answer_in_text'] else 'not in'} the answer, "
+              f"{'heard' if demo['answer_heard'] else 'not heard'})")
     print(f"distillMOS of answers: {result['distillmos']['mean']}")
     print(f"TTFA at Omega={args.omega}: {result['ttfa_s']}")
     print(f"wrote {args.output}")
