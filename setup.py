@@ -31,6 +31,8 @@ INSTALL_REQUIRES = [
     "matplotlib==3.11.2",
     "librosa==0.11.0",
     "silero-vad==6.2.3",  # hands-free turn-taking: the VAD's ONNX weights ship in the wheel (inference.turn_taking)
+    # the lexicon read-out adaptor of llama-omni-tiny: flashlight's CTC beam search over a lexicon trie (C++ wheel)
+    "flashlight-text==0.0.7",
 ]
 
 EXTRAS_REQUIRE = {

@@ -53,13 +53,19 @@ def _sum_prefix(counts: Mapping[str, int], *prefixes: str) -> int:
 
 
 def _adaptor_description(config: dict[str, Any], encoder: dict[str, Any], text: dict[str, Any]) -> str:
-    """The speech adaptor's row: the released MLP, with its Transformer layers if any, or the phonetic adaptor."""
+    """The speech adaptor's row: the released MLP, with its Transformer layers if any, the phonetic adaptor, or its
+    lexicon read-out."""
     k = config.get("speech_downsample_rate")
     hidden = config.get("speech_adaptor_hidden_size")
     act = config.get("speech_adaptor_hidden_act", "relu")
     layers = config.get("speech_adaptor_num_layers") or 0
     between = f" -> {layers} Transformer layer{'s' if layers > 1 else ''}" if layers else ""
     phonemes = config.get("speech_adaptor_phonemes") or 0
+    lexicon = config.get("speech_adaptor_lexicon")
+    if phonemes and isinstance(lexicon, dict):
+        return (f"lexicon read-out: {phonemes} phoneme classes per encoder frame (CTC, 0 = blank; 3 frames in, "
+                f"MLP of width {hidden}) -> beam search over a lexicon of {lexicon.get('size')} words with a word "
+                f"bigram model ({lexicon.get('bigrams')} bigrams) -> the words' own token ids (the LLM embeds them)")
     if phonemes:
         size = config.get("speech_adaptor_phoneme_size")
         return (f"phonetic: {phonemes} phoneme classes per encoder frame (CTC, 0 = blank) -> softmax -> "

@@ -14,6 +14,7 @@ from processing.processing_llama_omni import LlamaOmniProcessor
 from .configuration_llama_omni import LlamaOmniConfig, parse_stream_params
 from .configuration_token2wav import LlamaOmni2Token2WavConfig
 from .configuration_unit_vocoder import UnitVocoderConfig
+from .lexicon_readout import LlamaOmniLexiconAdaptor
 from .modeling_llama_omni import (
     CTCUnitStream,
     LlamaOmniCausalLMOutputWithPast,
@@ -70,6 +71,7 @@ __all__ = [
     "LlamaOmniModel",
     "LlamaOmniForConditionalGeneration",
     "LlamaOmniSpeechEncoder",
+    "LlamaOmniLexiconAdaptor",
     "LlamaOmniPhoneticAdaptor",
     "LlamaOmniSpeechAdaptor",
     "LlamaOmniCTCSpeechDecoder",

@@ -8,6 +8,7 @@ copied as-is into a model folder for `trust_remote_code=True` loading.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from transformers import AutoConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
@@ -115,6 +116,43 @@ def parse_stream_params(value: object) -> tuple[int, int]:
     return int(parsed[0]), int(parsed[1])
 
 
+LEXICON_KEYS = ("size", "max_units", "max_tokens", "bigrams", "space_unit", "blank_like_units",
+                "question_token_id", "statement_token_id")
+"""Keys `speech_adaptor_lexicon` must have: the buffers' shapes (words, units and tokens per word, bigrams), the
+word-separator unit, the units read as blank (stress marks), and the token that ends a question / a statement."""
+
+LEXICON_DECODING = {"beam_size": 100, "beam_threshold": 25.0, "lm_weight": 0.5, "word_score": 0.0,
+                    "sil_score": 0.0, "bigram_interpolation": 0.6}
+"""Default decoding settings of the read-out (each may be overridden in `speech_adaptor_lexicon`): the beam, the
+weight of the bigram model's log-probability, a bonus per word and per word separator, and lambda of
+`p(b | a) = lambda * c(a, b) / c(a) + (1 - lambda) * p(b)`."""
+
+
+def check_lexicon_settings(settings: Any, num_phonemes: int) -> None:
+    """Raises `ValueError` unless `settings` is a valid `speech_adaptor_lexicon` for an acoustic head of
+    `num_phonemes` classes."""
+    if not isinstance(settings, dict):
+        raise ValueError(f"speech_adaptor_lexicon must be None or a dict, got {type(settings).__name__}")
+    missing = [k for k in LEXICON_KEYS if k not in settings]
+    if missing:
+        raise ValueError(f"speech_adaptor_lexicon lacks {missing}; it needs {list(LEXICON_KEYS)}")
+    if num_phonemes < 2:
+        raise ValueError("speech_adaptor_lexicon needs the phonetic adaptor's acoustic head: set "
+                         "speech_adaptor_phonemes (>= 2)")
+    for key in ("size", "max_units", "max_tokens", "bigrams"):
+        value = settings[key]
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"speech_adaptor_lexicon[{key!r}] must be a positive integer, got {value!r}")
+    units = [settings["space_unit"], *settings["blank_like_units"]]
+    if any(not isinstance(u, int) or not 0 < u < num_phonemes for u in units):
+        raise ValueError(f"speech_adaptor_lexicon's space_unit and blank_like_units must be units 1..{num_phonemes - 1}"
+                         f", got {units}")
+    unknown = set(settings) - set(LEXICON_KEYS) - set(LEXICON_DECODING)
+    if unknown:
+        raise ValueError(f"speech_adaptor_lexicon has unknown keys {sorted(unknown)}; decoding settings are "
+                         f"{sorted(LEXICON_DECODING)}")
+
+
 class LlamaOmniConfig(PreTrainedConfig):
     r"""
     Configuration of a LLaMA-Omni model (arXiv 2409.06666): a Whisper speech encoder, a speech adaptor
@@ -160,6 +198,14 @@ class LlamaOmniConfig(PreTrainedConfig):
             heard; how far that gets at a CPU budget is measured in `trainers/recipes/embedded/README.md`.
         speech_adaptor_phoneme_size (`int`, *optional*, defaults to 256):
             Width of the phoneme embedding of the phonetic adaptor (unused when `speech_adaptor_phonemes` is 0).
+        speech_adaptor_lexicon (`dict`, *optional*):
+            `None` (default) keeps the adaptor's embeddings. A dict makes the adaptor a lexicon read-out
+            (`LlamaOmniLexiconAdaptor`, needs `speech_adaptor_phonemes`): the acoustic head's posteriors are read
+            out as words of a pronunciation lexicon scored by a word bigram model (flashlight-text's CTC beam
+            search), and the LLM receives those words' own token ids. Keys: the buffers' shapes (`size`,
+            `max_units`, `max_tokens`, `bigrams`), `space_unit`, `blank_like_units`, `question_token_id`,
+            `statement_token_id`, and optionally the decoding settings of `lexicon_readout.LEXICON_DECODING`.
+            `generate()` and `stream()` fit the prompt's speech placeholders to the number of tokens read out.
         pad_to_30s (`bool`, *optional*, defaults to `False`):
             Whether the checkpoint expects every clip padded to 30 s (3000 mel frames), as the original
             LLaMA-Omni does. When `False`, the encoder runs on the clip's own length.
@@ -279,6 +325,7 @@ class LlamaOmniConfig(PreTrainedConfig):
     speech_adaptor_num_heads: int = 8
     speech_adaptor_phonemes: int = 0
     speech_adaptor_phoneme_size: int = 256
+    speech_adaptor_lexicon: dict | None = None
     pad_to_30s: bool = False
     speech_decoder_type: str = "ctc"
     ctc_upsample_factor: int = 25
@@ -361,6 +408,8 @@ class LlamaOmniConfig(PreTrainedConfig):
                 f"speech_adaptor_phoneme_size >= 1; got {self.speech_adaptor_phonemes} and "
                 f"{self.speech_adaptor_phoneme_size}"
             )
+        if self.speech_adaptor_lexicon is not None:
+            check_lexicon_settings(self.speech_adaptor_lexicon, self.speech_adaptor_phonemes)
         layers, heads = self.speech_adaptor_num_layers, self.speech_adaptor_num_heads
         if not isinstance(layers, int) or isinstance(layers, bool) or layers < 0:
             raise ValueError(f"speech_adaptor_num_layers must be an integer >= 0, got {layers!r}")

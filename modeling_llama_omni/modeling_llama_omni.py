@@ -43,6 +43,7 @@ from transformers.models.llama.modeling_llama import LlamaDecoderLayer, LlamaRot
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
 from .configuration_llama_omni import LlamaOmniConfig
+from .lexicon_readout import LlamaOmniLexiconAdaptor
 from .modeling_omni2_decoder import ARUnitStream, LlamaOmniARSpeechDecoder
 from .modeling_unit_vocoder import UnitVocoder, write_code_and_auto_map
 # release_openmp_threads: also reachable from the model's module, for callers that hold only the model (remote code)
@@ -742,10 +743,12 @@ class LlamaOmniModel(LlamaOmniPreTrainedModel):
     def __init__(self, config: LlamaOmniConfig):
         super().__init__(config)
         self.speech_encoder = LlamaOmniSpeechEncoder(config.speech_encoder_config)
-        self.speech_adaptor = (
-            LlamaOmniPhoneticAdaptor(config) if getattr(config, "speech_adaptor_phonemes", 0)
-            else LlamaOmniSpeechAdaptor(config)
-        )
+        if getattr(config, "speech_adaptor_lexicon", None) is not None:
+            self.speech_adaptor = LlamaOmniLexiconAdaptor(config)
+        elif getattr(config, "speech_adaptor_phonemes", 0):
+            self.speech_adaptor = LlamaOmniPhoneticAdaptor(config)
+        else:
+            self.speech_adaptor = LlamaOmniSpeechAdaptor(config)
         self.language_model = AutoModel.from_config(config.text_config)
         self.post_init()
 
@@ -828,6 +831,8 @@ class LlamaOmniModel(LlamaOmniPreTrainedModel):
                     dtype=torch.long,
                     device=speech_encoder_hidden_states.device,
                 )
+            if getattr(self.speech_adaptor, "reads_out_tokens", False):
+                return self._read_out_embeddings(speech_encoder_hidden_states, speech_encoder_lengths.long())
             adaptor_dtype = self.speech_adaptor.linear1.weight.dtype
             lengths = speech_encoder_lengths.long() // self.config.speech_downsample_rate
             speech_embeddings = self.speech_adaptor(speech_encoder_hidden_states.to(adaptor_dtype), lengths)
@@ -836,9 +841,50 @@ class LlamaOmniModel(LlamaOmniPreTrainedModel):
             raise ValueError("get_speech_features needs input_features or speech_encoder_hidden_states")
         self._check_input_features(input_features, feature_attention_mask)
         encoder_output = self.speech_encoder(input_features, attention_mask=feature_attention_mask)
+        if getattr(self.speech_adaptor, "reads_out_tokens", False):
+            return self._read_out_embeddings(encoder_output.last_hidden_state, encoder_output.output_lengths)
         lengths = encoder_output.output_lengths // self.config.speech_downsample_rate
         speech_embeddings = self.speech_adaptor(encoder_output.last_hidden_state, lengths)
         return speech_embeddings, lengths
+
+    def read_out_speech(
+        self,
+        input_features: torch.FloatTensor | None = None,
+        feature_attention_mask: torch.LongTensor | None = None,
+        *,
+        speech_encoder_hidden_states: torch.FloatTensor | None = None,
+        speech_encoder_lengths: torch.LongTensor | None = None,
+    ) -> list[list[int]]:
+        """
+        The LLM token ids of what each clip says, for a lexicon read-out adaptor (`config.speech_adaptor_lexicon`);
+        the same inputs as `get_speech_features`.
+
+        Raises:
+            ValueError: the adaptor embeds the speech instead (no lexicon read-out).
+        """
+        if not getattr(self.speech_adaptor, "reads_out_tokens", False):
+            raise ValueError("read_out_speech needs a lexicon read-out adaptor (config.speech_adaptor_lexicon); this "
+                             "model's adaptor gives embeddings: use get_speech_features")
+        if speech_encoder_hidden_states is not None:
+            if input_features is not None:
+                raise ValueError("Give input_features or speech_encoder_hidden_states, not both")
+            self._check_encoder_states(speech_encoder_hidden_states, speech_encoder_lengths)
+            return self.speech_adaptor.read_out(speech_encoder_hidden_states, speech_encoder_lengths)
+        if input_features is None:
+            raise ValueError("read_out_speech needs input_features or speech_encoder_hidden_states")
+        self._check_input_features(input_features, feature_attention_mask)
+        encoder_output = self.speech_encoder(input_features, attention_mask=feature_attention_mask)
+        return self.speech_adaptor.read_out(encoder_output.last_hidden_state, encoder_output.output_lengths)
+
+    def _read_out_embeddings(self, hidden_states: torch.Tensor,
+                             frame_lengths: torch.Tensor) -> tuple[torch.FloatTensor, torch.LongTensor]:
+        """The lexicon read-out as speech embeddings: the LLM's own embeddings of the tokens read out, right-padded."""
+        ids = self.speech_adaptor.read_out(hidden_states, frame_lengths)
+        lengths = torch.tensor([len(x) for x in ids], dtype=torch.long, device=hidden_states.device)
+        padded = torch.zeros(len(ids), max([len(x) for x in ids] + [1]), dtype=torch.long, device=hidden_states.device)
+        for i, row in enumerate(ids):
+            padded[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+        return self.get_input_embeddings()(padded), lengths
 
     def _check_encoder_states(self, hidden_states: torch.Tensor, lengths: torch.Tensor | None) -> None:
         d_model = self.config.speech_encoder_config.d_model
@@ -894,8 +940,13 @@ class LlamaOmniModel(LlamaOmniPreTrainedModel):
         if num_placeholders != flat.shape[0]:
             raise ValueError(
                 f"The prompt has {num_placeholders} speech placeholder tokens but the {len(lengths)} audio clip(s) "
-                f"give {flat.shape[0]} speech embeddings ({lengths.tolist()} per clip). Build the inputs with "
-                "LlamaOmniProcessor, which expands one speech placeholder per clip to the right count."
+                f"give {flat.shape[0]} speech embeddings ({lengths.tolist()} per clip). "
+                + ("This model's adaptor reads the speech out as words (speech_adaptor_lexicon), so the count is "
+                   "known only after reading: use generate() or stream(), which fit the placeholders, or "
+                   "read_out_speech() and put that many placeholders." if getattr(
+                       self.speech_adaptor, "reads_out_tokens", False) else
+                   "Build the inputs with LlamaOmniProcessor, which expands one speech placeholder per clip to the "
+                   "right count.")
             )
         inputs_embeds = inputs_embeds.masked_scatter(
             speech_mask.unsqueeze(-1).to(inputs_embeds.device), flat.to(inputs_embeds.device, inputs_embeds.dtype)
@@ -1584,6 +1635,11 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
                     "generate_kwargs={'vocoder': ...}), call model.load_vocoder(path), or ask for text only"
                 )
             return_audio = True
+        caller_prompt = None  # the lexicon read-out replaces the prompt; the output shows the caller's again
+        if getattr(self.model.speech_adaptor, "reads_out_tokens", False):
+            caller_prompt = inputs if inputs is not None else kwargs.get("input_ids")
+            inputs, spliced = self._fit_read_out_prompt(inputs, kwargs)
+            caller_prompt = caller_prompt if spliced else None
         callbacks = []
         if streamer is not None and hasattr(streamer, "on_speech_state"):
             callbacks.append(streamer.on_speech_state)
@@ -1617,6 +1673,13 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
         if processors:
             kwargs["logits_processor"] = processors
         output = super().generate(inputs, *args, streamer=streamer, **kwargs)
+        if caller_prompt is not None:  # sequences = the caller's prompt + the new tokens, as with any model
+            width = (inputs if inputs is not None else kwargs["input_ids"]).shape[1]
+            if isinstance(output, torch.Tensor):
+                output = torch.cat([caller_prompt.to(output.device), output[:, width:]], dim=1)
+            else:
+                output.sequences = torch.cat([caller_prompt.to(output.sequences.device),
+                                              output.sequences[:, width:]], dim=1)
         if not return_audio:
             return output
 
@@ -1703,6 +1766,60 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
                 kwargs.update({name: None for name in ("sequence_bias", "bad_words_ids")
                                if getattr(self.generation_config, name, None) is not None})
         return [GeneratedIdsOnlyLogitsProcessor(inner)] if inner else []
+
+    def _fit_read_out_prompt(self, inputs: torch.Tensor | None, kwargs: dict) -> tuple[torch.Tensor | None, bool]:
+        """
+        For a lexicon read-out adaptor (`config.speech_adaptor_lexicon`): reads out each clip of the speech inputs in
+        `kwargs` (removed from it) and puts its token ids in place of the clip's run of speech placeholders, so that
+        the LLM reads the question as text. The rows are left-padded to one length (`attention_mask` 0 there).
+        Returns the new `inputs` (or sets `kwargs["input_ids"]`, where the ids came from) and whether there was speech
+        to read out. (`generate()` then shows the caller's prompt in its output again.)
+        """
+        names = ("input_features", "feature_attention_mask", "speech_encoder_hidden_states", "speech_encoder_lengths")
+        speech = {name: kwargs.pop(name) for name in names if name in kwargs}
+        speech = {name: value for name, value in speech.items() if value is not None}
+        if "input_features" not in speech and "speech_encoder_hidden_states" not in speech:
+            return inputs, False
+        input_ids = inputs if inputs is not None else kwargs.get("input_ids")
+        if input_ids is None or input_ids.dim() != 2:
+            raise ValueError("speech inputs need input_ids of shape (batch_size, sequence_length) with the speech "
+                             "placeholders (see LlamaOmniProcessor)")
+        read = self.model.read_out_speech(**speech)
+        attention_mask = kwargs.get("attention_mask")
+        placeholder = self.config.speech_token_id
+        rows, clip = [], 0
+        for r in range(input_ids.shape[0]):
+            ids = input_ids[r] if attention_mask is None else input_ids[r][attention_mask[r].bool()]
+            row, in_run = [], False
+            for token in ids.tolist():
+                if token != placeholder:
+                    row.append(token)
+                    in_run = False
+                    continue
+                if not in_run:
+                    if clip >= len(read):
+                        raise ValueError(f"the prompt has more runs of speech placeholders than the {len(read)} "
+                                         "clip(s) given")
+                    row.extend(read[clip])
+                    clip += 1
+                in_run = True
+            rows.append(row)
+        if clip != len(read):
+            raise ValueError(f"the prompt has {clip} run(s) of speech placeholders but {len(read)} clip(s) were given")
+        pad = self.generation_config.pad_token_id
+        pad = pad if isinstance(pad, int) else (self.config.text_config.pad_token_id or 0)
+        width = max(len(row) for row in rows)
+        new_ids = torch.full((len(rows), width), pad, dtype=input_ids.dtype, device=input_ids.device)
+        new_mask = torch.zeros((len(rows), width), dtype=torch.long, device=input_ids.device)
+        for r, row in enumerate(rows):
+            if row:
+                new_ids[r, width - len(row):] = torch.tensor(row, dtype=input_ids.dtype)
+                new_mask[r, width - len(row):] = 1
+        kwargs["attention_mask"] = new_mask
+        if inputs is not None:
+            return new_ids, True
+        kwargs["input_ids"] = new_ids
+        return None, True
 
     def stream(
         self,

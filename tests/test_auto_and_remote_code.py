@@ -147,6 +147,7 @@ def test_export_remote_code_on_a_plain_folder(tmp_path):
         "configuration_token2wav.py",
         "configuration_unit_vocoder.py",
         "configuration_vits_vocoder.py",
+        "lexicon_readout.py",
         "modeling_llama_omni.py",
         "modeling_omni2_decoder.py",
         "modeling_token2wav.py",

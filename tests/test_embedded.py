@@ -65,7 +65,11 @@ def test_shipped_weights_match_their_manifest():
         total += path.stat().st_size
     assert total < 80e6
     assert manifest["vocoder"]["voice"] == "piper:joe"  # the unit vocoder is the voice's whole VITS, not trained
-    assert manifest["architecture"] == embedded.DEFAULT_ARCHITECTURE
+    architecture = manifest["architecture"]
+    shared = {k: v for k, v in embedded.DEFAULT_ARCHITECTURE.items() if not k.startswith("speech_adaptor_")}
+    assert {k: architecture.get(k) for k in shared} == shared
+    # the shipped adaptor reads the speech out as words of its lexicon (LlamaOmniLexiconAdaptor)
+    assert architecture["speech_adaptor_phonemes"] == 151 and architecture["speech_adaptor_lexicon"]["size"] > 10000
 
 
 def test_corrupt_or_missing_weights_give_a_clear_error(tmp_path):

@@ -11,22 +11,27 @@ Steps (each one resumable and skipped when its output is complete; `--steps` pic
    3 times and every other template question once, each time by a random training voice (flite kal16/rms/slt,
    espeak-ng's English voices and speaker variants, Piper joe; never flite "awb", the held-out voice of
    benchmarks/tiny_quality.py) with speed, noise and level perturbation; the held-out seed questions once (only
-   the warm-up's report reads them). Their Whisper-base encoder outputs are cached (fp16).
-4. `warmup`: the adaptor learns to spell the spoken question in the LLM's token embeddings (a CTC loss on cosine
-   similarities, trainers/stages/adaptor_warmup.py) over all those utterances: a dense target ~50x cheaper per
-   example than stage 1's.
-5. `stage1`: the adaptor learns to make the frozen LLM answer the spoken question as it answers the written one (the
-   answered questions; the corpus step's answers are the targets).
-6. `states`: the frozen LLM reads each corpus answer after its question (teacher forcing, text mode); the hidden
+   the reports read them). Their Whisper-base encoder outputs are cached (fp16).
+4. `warmup`: with the shipped lexicon read-out (`--adaptor lexicon`, the default), the adaptor's acoustic head
+   learns joe's phoneme ids of every training utterance (phoneme CTC, trainers/stages/adaptor_warmup.py). With
+   `--adaptor mlp` or `phonetic`, the adaptor learns to spell the spoken question in the LLM's token embeddings (a
+   CTC loss on cosine similarities).
+5. `lexicon` (lexicon read-out only): the word lexicon (the training text's words and SmolLM2's whole-word tokens,
+   with espeak-ng's units) and the word bigram model of the training text (trainers/stages/lexicon_readout.py); the
+   read-out's decoding settings are chosen on ~5 % of the template questions kept out of that text.
+6. `stage1` (`mlp` / `phonetic` only): the adaptor learns to make the frozen LLM answer the spoken question as it
+   answers the written one (the answered questions; the corpus step's answers are the targets).
+7. `states`: the frozen LLM reads each corpus answer after its question (teacher forcing, text mode); the hidden
    states that predicted each answer token and the tokens are cached (trainers/stages/phoneme_decoder.py).
-7. `decoder`: the CTC speech decoder learns the answers' phoneme ids from those states and the tokens' embeddings.
-8. `export`: the trained parts (adaptor from stage 1, speech decoder) and a manifest into
-   offline_assets/llama_omni_tiny/, which `offline_assets.embedded.assemble_default()` reads; the unit vocoder is
-   Piper joe's whole VITS voice, read from its pip package (nothing trained).
+8. `decoder`: the CTC speech decoder learns the answers' phoneme ids from those states and the tokens' embeddings.
+9. `export`: the trained parts (the adaptor: acoustic head and read-out, or stage 1's; the speech decoder) and a
+   manifest into offline_assets/llama_omni_tiny/, which `offline_assets.embedded.assemble_default()` reads; the
+   unit vocoder is Piper joe's whole VITS voice, read from its pip package (nothing trained).
 
-`--phonetic-adaptor` makes the adaptor phonetic (`PHONETIC_ADAPTOR`, `LlamaOmniPhoneticAdaptor`): phoneme posteriors
-first, then the LLM's embeddings; its warm-up also learns from the corpus's written sentences (`adaptor_text_corpus`),
-so the corpus step must come first (it does, in `STEPS`). Not the shipped default (see the recipe README's figures).
+`--adaptor phonetic` makes the adaptor phonetic with embeddings (`PHONETIC_ADAPTOR`, `LlamaOmniPhoneticAdaptor`):
+phoneme posteriors first, then the LLM's embeddings; its warm-up also learns from the corpus's written sentences
+(`adaptor_text_corpus`). `--adaptor mlp` is the released adaptor. Neither is shipped (see the recipe README's
+figures).
 
 The speech decoder's steps (corpus, states, decoder) do not depend on the adaptor: the decoder learns from text-mode
 states, so it can be rebuilt alone (`--steps init,corpus,states,decoder,export --adaptor-from DIR` keeps the adaptor
@@ -50,7 +55,8 @@ from transformers import TrainerCallback
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPES = ROOT / "trainers" / "recipes" / "embedded"
-STEPS = ("init", "corpus", "speech", "warmup", "stage1", "states", "decoder", "export")
+ADAPTORS = ("lexicon", "mlp", "phonetic")
+STEPS = ("init", "corpus", "speech", "warmup", "lexicon", "stage1", "states", "decoder", "export")
 DONE = "DONE.json"
 # one encoder-output cache for the warm-up, stage 1 and stage 2 (the encoder is frozen and the same in all three)
 ENCODER_CACHE = "encoder_cache"
@@ -73,6 +79,20 @@ PHONETIC_ADAPTOR = {"speech_adaptor_phonemes": 151, "speech_adaptor_phoneme_size
                     "speech_adaptor_hidden_size": 512, "speech_adaptor_num_layers": 2, "speech_adaptor_num_heads": 8,
                     "speech_adaptor_hidden_act": "gelu"}
 PHONETIC_WARMUP = {"phoneme_only_minutes": 2.0, "max_epochs": 100, "text_batch_size": 32}
+# The lexicon read-out (`--adaptor lexicon`, the default): the phonetic adaptor's acoustic head alone is warmed up (phoneme CTC
+# for the whole warm-up budget), then read out as words of a lexicon with a bigram model of the training text.
+LEXICON_WARMUP = {"max_epochs": 100}
+LEXICON_DECODING = {"beam_size": 100, "beam_threshold": 25.0, "lm_weight": 0.5, "word_score": 0.0, "sil_score": 0.0,
+                    "bigram_interpolation": 0.6}
+# The assembled model's generation defaults (the manifest's `processor.generation`): greedy search never repeats a
+# 4-gram of its own answer (SmolLM2-135M otherwise loops now and then: "nine times eight is nine times eight is ...");
+# `penalties_see_prompt=False` keeps the question's own 4-grams allowed in the answer.
+EMBEDDED_GENERATION = {"no_repeat_ngram_size": 4}
+EMBEDDED_PENALTIES = {"penalties_see_prompt": False}
+# the read-out's (lm_weight, word_score) pairs the lexicon step tries on its development questions (1 in
+# LEXICON_DEV_MODULUS template questions, kept out of the bigram text)
+LEXICON_GRID = [(w, s) for w in (0.3, 0.5, 0.8) for s in (-1.0, 0.0, 1.0)]
+LEXICON_DEV_MODULUS = 20
 ADAPTOR_TEXT_SENTENCES = 40000
 CORPUS_QUESTIONS = 2500
 CORPUS_SETTINGS = {"dtype": "bfloat16", "batch_size": 32, "max_new_tokens": 64}
@@ -209,21 +229,26 @@ def stage1_set(work: Path, repeat_fraction: float, seed: int = 0) -> Path:
     return target / "dataset"
 
 
-def step_init(work: Path, adaptor_layers: int | None = None, phonetic: bool = False) -> None:
+def step_init(work: Path, adaptor_layers: int | None = None, phonetic: bool = False, lexicon: bool = False) -> None:
     """The untrained model folder (pretrained encoder and LLM, fresh adaptor and speech decoder); `adaptor_layers`
     overrides the architecture's `speech_adaptor_num_layers` (Transformer layers inside the adaptor); `phonetic`
-    makes the adaptor phonetic (`PHONETIC_ADAPTOR`)."""
+    makes the adaptor phonetic (`PHONETIC_ADAPTOR`); `lexicon` too, and marks the work folder for the lexicon
+    read-out (its warm-up trains the acoustic head alone, the `lexicon` step builds the read-out)."""
     from offline_assets.embedded import DEFAULT_ARCHITECTURE, base_model
 
+    phonetic = phonetic or lexicon
     target = work / "init"
     done = _done(target)
     if done:
+        if bool(done.get("lexicon_readout")) != lexicon:
+            raise ValueError(f"{target} was made {'for' if done.get('lexicon_readout') else 'without'} the lexicon "
+                             "read-out; --adaptor must match it: use another --work-dir")
         if adaptor_layers is not None and done.get("speech_adaptor_num_layers", 0) != adaptor_layers:
             raise ValueError(f"{target} was made with speech_adaptor_num_layers="
                              f"{done.get('speech_adaptor_num_layers', 0)}, not {adaptor_layers}: use another --work-dir")
         if bool(done.get("speech_adaptor_phonemes", 0)) != phonetic:
             raise ValueError(f"{target} was made {'with' if done.get('speech_adaptor_phonemes') else 'without'} a "
-                             "phonetic adaptor; --phonetic-adaptor must match it: use another --work-dir")
+                             "phonetic adaptor; --adaptor must match it: use another --work-dir")
         return
     architecture = dict(DEFAULT_ARCHITECTURE)
     if phonetic:
@@ -235,7 +260,107 @@ def step_init(work: Path, adaptor_layers: int | None = None, phonetic: bool = Fa
     processor.save_pretrained(target)
     _mark_done(target, {"parameters": sum(p.numel() for p in model.parameters()),
                         "speech_adaptor_num_layers": model.config.speech_adaptor_num_layers,
-                        "speech_adaptor_phonemes": model.config.speech_adaptor_phonemes})
+                        "speech_adaptor_phonemes": model.config.speech_adaptor_phonemes,
+                        "lexicon_readout": lexicon})
+
+
+def _lexicon_mode(work: Path) -> bool:
+    """Whether the work folder's `init` was made for the lexicon read-out (`--adaptor lexicon`)."""
+    return bool((_done(work / "init") or {}).get("lexicon_readout"))
+
+
+def lexicon_dev_question(question_id: str) -> bool:
+    """Whether a template question of the `speech` step's `questions` set is one of the ~5 % the lexicon step keeps
+    out of the bigram text to choose the read-out's decoding settings on (by a hash of its id)."""
+    import hashlib
+
+    return int(hashlib.sha1(question_id.encode("utf-8")).hexdigest(), 16) % LEXICON_DEV_MODULUS == 0
+
+
+def lexicon_texts(work: Path) -> list[str]:
+    """The training text of the lexicon read-out: the `corpus` step's training answers and fortunes (never its
+    validation split) and the training questions of the `speech` step's sets (never a held-out one, nor the
+    development questions of `lexicon_dev_question`)."""
+    if _done(work / "corpus") is None:
+        raise FileNotFoundError(f"{work / 'corpus'} is not complete: run the corpus step before the lexicon step")
+    texts = [record["response"] for record in _corpus_records(work) if record.get("split") == "train"]
+    records = _speech_records(work)
+    texts += [r["instruction"] for r in records["answered"]]
+    texts += [r["instruction"] for r in records["questions"] if not lexicon_dev_question(r["id"])]
+    return texts
+
+
+def step_lexicon(work: Path) -> None:
+    """The lexicon read-out (trainers/stages/lexicon_readout.py) from `lexicon_texts`, and its greedy WER on the
+    held-out questions of the `speech` step (training voices) with the warm-up's acoustic head."""
+    from safetensors.torch import save_file
+
+    from trainers.stages.common import load_model_and_processor
+    from trainers.stages.lexicon_readout import build_lexicon_readout, lexicon_readout_model
+
+    target = work / "lexicon"
+    if _done(target) or not _lexicon_mode(work):
+        return
+    if _done(work / "warmup") is None:
+        raise FileNotFoundError(f"{work / 'warmup'} is not complete: the read-out uses the warm-up's acoustic head")
+    start = time.time()
+    model, processor = load_model_and_processor(str(work / "warmup"))
+    readout = build_lexicon_readout(lexicon_texts(work), processor.tokenizer, decoding=LEXICON_DECODING)
+    target.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in readout.buffers.items()}, str(target / "readout.safetensors"))
+    (target / "settings.json").write_text(json.dumps(readout.settings, indent=2) + "\n")
+    (target / "words.txt").write_text("\n".join(readout.words) + "\n")
+    built = time.time() - start
+    reader = lexicon_readout_model(model, readout)
+    adaptor = reader.model.speech_adaptor
+    grid = []
+    for lm_weight, word_score in LEXICON_GRID:  # chosen on the development questions, never the held-out ones
+        adaptor.settings.update(lm_weight=lm_weight, word_score=word_score)
+        adaptor.reset_decoder()
+        dev = _readout_wer(work, reader, processor.tokenizer, "questions", keep=lexicon_dev_question)
+        grid.append({"lm_weight": lm_weight, "word_score": word_score, "dev_wer": dev["wer"],
+                     "utterances": dev["utterances"]})
+        _log(f"lexicon: lm_weight {lm_weight}, word_score {word_score}: development WER {dev['wer']:.3f}")
+    best = min(grid, key=lambda g: g["dev_wer"])
+    readout.settings.update(lm_weight=best["lm_weight"], word_score=best["word_score"])
+    adaptor.settings.update(lm_weight=best["lm_weight"], word_score=best["word_score"])
+    adaptor.reset_decoder()
+    (target / "settings.json").write_text(json.dumps(readout.settings, indent=2) + "\n")
+    heldout = _readout_wer(work, reader, processor.tokenizer, "heldout")
+    _mark_done(target, {**readout.stats, "build_seconds": round(built, 1), "decoding_grid": grid,
+                        "chosen": {k: best[k] for k in ("lm_weight", "word_score", "dev_wer")},
+                        "heldout_readout": heldout})
+    _log(f"lexicon: {readout.stats['words']} words, {readout.stats['bigrams']} bigrams; development WER "
+         f"{best['dev_wer']:.3f} (lm_weight {best['lm_weight']}, word_score {best['word_score']}); held-out "
+         f"questions (training voices) read out at WER {heldout['wer']:.3f}")
+
+
+def _readout_wer(work: Path, model, tokenizer, split: str, keep=None) -> dict[str, Any]:
+    """WER of the lexicon read-out of a `speech` set (from the encoder cache) against its transcripts; `keep`: a
+    filter on the question ids."""
+    import datasets
+    import torch
+
+    from trainers.stages.adaptor_warmup import word_error_rate
+    from trainers.stages.caches import EncoderOutputCache
+
+    data = datasets.load_from_disk(str(work / "speech" / split / "dataset")).remove_columns(["speech_instruction"])
+    if keep is not None:
+        data = data.filter(lambda row: keep(row["question_id"]))
+    manifest = json.loads((work / ENCODER_CACHE / "manifest.json").read_text())
+    cache = EncoderOutputCache(str(work / ENCODER_CACHE), manifest["fingerprint"])
+    hyps, refs = [], []
+    for example_id, text in zip(data["id"], data["instruction"]):
+        try:
+            states = cache.get(example_id)
+        except KeyError:
+            continue
+        ids = model.model.read_out_speech(speech_encoder_hidden_states=states[None].float(),
+                                          speech_encoder_lengths=torch.tensor([states.shape[0]]))[0]
+        hyps.append(tokenizer.decode(ids))
+        refs.append(text)
+    return {"wer": word_error_rate(refs, hyps), "utterances": len(refs),
+            "examples": [{"reference": r, "read_out": h} for r, h in list(zip(refs, hyps))[:5]]}
 
 
 def adaptor_text_corpus(work: Path, limit: int = ADAPTOR_TEXT_SENTENCES, seed: int = 0) -> list[str]:
@@ -264,14 +389,23 @@ def step_warmup(work: Path, minutes: float) -> None:
         return
     data, _ = _speech_sets(work)
     phonetic = bool(json.loads((work / "init" / "config.json").read_text()).get("speech_adaptor_phonemes", 0))
-    settings = {**WARMUP_TRAINING, **(PHONETIC_WARMUP if phonetic else {})}
+    lexicon = _lexicon_mode(work)
+    if lexicon:  # the acoustic head alone
+        settings = {**WARMUP_TRAINING, **LEXICON_WARMUP, "phoneme_only_minutes": minutes}
+        minutes = 0.0
+    else:
+        settings = {**WARMUP_TRAINING, **(PHONETIC_WARMUP if phonetic else {})}
     config = AdaptorWarmupConfig(output_dir=str(target), encoder_cache_dir=str(work / ENCODER_CACHE),
                                  max_minutes=minutes, **settings)
     summary = warmup_adaptor(str(work / "init"), data, config,
-                             text_corpus=adaptor_text_corpus(work) if phonetic else None)
+                             text_corpus=adaptor_text_corpus(work) if phonetic and not lexicon else None)
     _mark_done(target, {k: v for k, v in summary.items() if k not in ("config", "log_history")})
-    _log(f"warmup: CTC loss {summary['first_ctc_loss']:.2f} -> {summary['final_ctc_loss']:.2f}, greedy CTC WER "
-         f"{summary['greedy_ctc_wer_before']} -> {summary['greedy_ctc_wer_after']}")
+    if lexicon:
+        after = summary["greedy_ctc_wer_after"]
+        _log(f"warmup: acoustic head, phoneme error rate {({k: v for k, v in after.items() if 'phoneme' in k})}")
+    else:
+        _log(f"warmup: CTC loss {summary['first_ctc_loss']:.2f} -> {summary['final_ctc_loss']:.2f}, greedy CTC WER "
+             f"{summary['greedy_ctc_wer_before']} -> {summary['greedy_ctc_wer_after']}")
 
 
 class TimeLimitCallback(TrainerCallback):
@@ -414,7 +548,34 @@ def step_export(work: Path, weights_dir: Path | None = None, adaptor_from: Path 
     from offline_assets.embedded import DEFAULT_ARCHITECTURE, DEFAULT_VOCODER, MODEL_WEIGHTS, write_weights
     from trainers.stages.phoneme_decoder import load_phoneme_decoder
 
-    if adaptor_from is not None:
+    from trainers.stages.lexicon_readout import LexiconReadout, lexicon_readout_model
+
+    source_manifest = {}
+    if adaptor_from is not None and (adaptor_from / "manifest.json").is_file():
+        source_manifest = json.loads((adaptor_from / "manifest.json").read_text())
+    source_lexicon = source_manifest.get("architecture", {}).get("speech_adaptor_lexicon")
+    head_prefix = "model.speech_adaptor.phoneme_"
+    if _lexicon_mode(work) and adaptor_from is None:  # the warm-up's acoustic head + the lexicon step's read-out
+        if _done(work / "lexicon") is None:
+            raise FileNotFoundError(f"{work / 'lexicon'} is not complete: run the lexicon step before the export")
+        model, _ = _decoder_model(work)
+        head = {k: v for k, v in load_file(str(work / "warmup" / "model.safetensors")).items()
+                if k.startswith(head_prefix)}
+        model.load_state_dict(head, strict=False)
+        readout = LexiconReadout(json.loads((work / "lexicon" / "settings.json").read_text()),
+                                 load_file(str(work / "lexicon" / "readout.safetensors")), [], {})
+        model = lexicon_readout_model(model, readout)
+        adaptor_source = None
+    elif source_lexicon is not None:  # an earlier export's lexicon read-out (head and read-out buffers)
+        weights = load_file(str(adaptor_from / MODEL_WEIGHTS))
+        prefix = "model.speech_adaptor."
+        model, _ = _decoder_model(work)
+        model.load_state_dict({k: v for k, v in weights.items() if k.startswith(head_prefix)}, strict=False)
+        buffers = {k[len(prefix):]: v for k, v in weights.items()
+                   if k.startswith(prefix) and not k.startswith(head_prefix)}
+        model = lexicon_readout_model(model, LexiconReadout(source_lexicon, buffers, [], {}))
+        adaptor_source = {"adaptor_from": str(adaptor_from), "manifest": source_manifest.get("training", {})}
+    elif adaptor_from is not None:
         adaptor = {k: v for k, v in load_file(str(adaptor_from / MODEL_WEIGHTS)).items()
                    if k.startswith("model.speech_adaptor.")}
         if not adaptor:
@@ -440,13 +601,20 @@ def step_export(work: Path, weights_dir: Path | None = None, adaptor_from: Path 
     }
     if adaptor_source is not None:  # the adaptor's own training record is the earlier export's
         training["adaptor"] = adaptor_source
+    elif _lexicon_mode(work):
+        training["warmup"] = _done(work / "warmup") or {}
+        training["lexicon"] = _done(work / "lexicon") or {}
     else:
         training["warmup"] = _done(work / "warmup") or {}
         training["stage1"] = {k: v for k, v in (_done(work / "stage1") or {}).items() if k != "log_history"}
-    settings = {"default_system_prompt": embedded_system_prompt(), "default_instruction": "<speech>"}
-    architecture = dict(DEFAULT_ARCHITECTURE)
+    settings = {"default_system_prompt": embedded_system_prompt(), "default_instruction": "<speech>",
+                "generation": dict(EMBEDDED_GENERATION)}
+    architecture = {**DEFAULT_ARCHITECTURE, **EMBEDDED_PENALTIES}
     defaults = LlamaOmniConfig()
-    for name in ("speech_adaptor_num_layers", *PHONETIC_ADAPTOR):  # the adaptor's own settings, where they differ
+    names = ("speech_adaptor_num_layers", *PHONETIC_ADAPTOR, "speech_adaptor_lexicon")
+    if model.config.speech_adaptor_lexicon is not None:  # only the acoustic head's settings matter
+        names = ("speech_adaptor_phonemes", "speech_adaptor_hidden_size", "speech_adaptor_lexicon")
+    for name in names:  # the adaptor's own settings, where they differ
         if getattr(model.config, name) != getattr(defaults, name) or name in architecture:
             architecture[name] = getattr(model.config, name)
     folder = write_weights(model, settings, DEFAULT_VOCODER, architecture, training, weights_dir=weights_dir)
@@ -476,9 +644,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--adaptor-layers", type=int, default=None,
                         help="Transformer layers inside the speech adaptor (speech_adaptor_num_layers; default: the "
                              "shipped architecture's)")
-    parser.add_argument("--phonetic-adaptor", action="store_true",
-                        help="a phonetic speech adaptor (PHONETIC_ADAPTOR: phoneme posteriors, then the LLM's "
+    parser.add_argument("--adaptor", choices=ADAPTORS, default="lexicon",
+                        help="the speech adaptor: 'lexicon' (the shipped one, LlamaOmniLexiconAdaptor: the warm-up "
+                             "trains a phonetic acoustic head alone, the lexicon step builds the word lexicon and "
+                             "bigram model it is read out with, no stage 1), 'mlp' (the released adaptor: warm-up "
+                             "and stage 1) or 'phonetic' (PHONETIC_ADAPTOR: phoneme posteriors, then the LLM's "
                              "embeddings; its warm-up also learns from the corpus's written sentences)")
+    parser.add_argument("--phonetic-adaptor", action="store_const", const="phonetic", dest="adaptor",
+                        help="the same as --adaptor phonetic")
     parser.add_argument("--weights-dir", default=None, help="export here instead of the package's llama_omni_tiny/")
     args = parser.parse_args(argv)
     steps = [s.strip() for s in args.steps.split(",") if s.strip()]
@@ -496,9 +669,13 @@ def main(argv: list[str] | None = None) -> int:
         if step == "speech":
             step_speech(work)
         elif step == "init":
-            step_init(work, args.adaptor_layers, args.phonetic_adaptor)
+            step_init(work, args.adaptor_layers, args.adaptor == "phonetic", args.adaptor == "lexicon")
         elif step == "warmup":
             step_warmup(work, args.warmup_minutes)
+        elif step == "lexicon":
+            step_lexicon(work)
+        elif step == "stage1" and _lexicon_mode(work):
+            _log("stage1: skipped (the lexicon read-out gives the LLM its own tokens; nothing to train)")
         elif step == "stage1":
             start_from = work / "warmup" if _done(work / "warmup") else work / "init"
             data = stage1_set(work, args.repeat_fraction)

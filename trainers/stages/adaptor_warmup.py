@@ -62,7 +62,8 @@ class AdaptorWarmupConfig:
         encoder_cache_dir: the encoder-output cache (default `<output_dir>/encoder_cache`).
         speech_column / text_column / id_column: the spoken instruction, its transcript and the unique example id.
         train_split / eval_split: splits of the dataset dict; `eval_split` (optional) is only decoded for the report.
-        max_minutes: wall-time budget; training stops at the end of the step that passes it.
+        max_minutes: wall-time budget; training stops at the end of the step that passes it. 0 (with
+            `phoneme_only_minutes`) trains only a phonetic adaptor's acoustic head: what a lexicon read-out uses.
         max_epochs: upper bound on passes over the training split in the last phase (a pass begun in a phonetic
             adaptor's phoneme-only phase is finished first; the log's epochs count every pass).
         batch_size, learning_rate, warmup_steps, max_grad_norm: the optimisation (AdamW, linear warm-up, then
@@ -112,9 +113,12 @@ class AdaptorWarmupConfig:
     seed: int = 0
 
     def __post_init__(self):
-        for name in ("max_minutes", "batch_size", "learning_rate", "init_scale"):
+        for name in ("batch_size", "learning_rate", "init_scale"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        if not self.max_minutes >= 0 or not (self.max_minutes > 0 or self.phoneme_only_minutes > 0):
+            raise ValueError(f"max_minutes must be > 0 (or 0 with phoneme_only_minutes > 0: a phonetic adaptor's "
+                             f"acoustic head alone), got {self.max_minutes}")
         if self.head_vocabulary not in ("full", "batch"):
             raise ValueError(f"head_vocabulary must be 'full' or 'batch', got {self.head_vocabulary!r}")
         if self.negatives < 0:
@@ -544,7 +548,7 @@ def warmup_adaptor(model: Any, datasets_dict: Any, config: AdaptorWarmupConfig, 
         "usable_examples": len(usable),
         "skipped_examples": len(ids) - len(usable),
         "first_ctc_loss": first_loss,
-        "final_ctc_loss": sum(tail) / len(tail),
+        "final_ctc_loss": sum(tail) / len(tail) if tail else None,
         "greedy_ctc_wer_before": before,
         "greedy_ctc_wer_after": after,
         "config": dataclasses.asdict(config),
