@@ -74,7 +74,34 @@ def _make_lm(lm_state_class, lm_class, data: _BigramLM):
     return BigramLM()
 
 
-class LlamaOmniLexiconAdaptor(nn.Module):
+class PhonemeHeadMixin:
+    """The acoustic head of the phonetic adaptors (`LlamaOmniPhoneticAdaptor`, `LlamaOmniLexiconAdaptor`): each
+    encoder frame with its two neighbours, Linear -> GELU -> Linear -> GELU -> Linear, to logits over
+    `config.speech_adaptor_phonemes` classes (class 0: the CTC blank)."""
+
+    def _init_phoneme_head(self, config) -> None:
+        self.k = config.speech_downsample_rate
+        hidden = config.speech_adaptor_hidden_size
+        self.num_phonemes = config.speech_adaptor_phonemes
+        self.phoneme_in = nn.Linear(3 * config.speech_encoder_config.d_model, hidden)
+        self.phoneme_mid = nn.Linear(hidden, hidden)
+        self.phoneme_out = nn.Linear(hidden, self.num_phonemes)
+
+    def phoneme_logits(self, encoder_hidden_states: torch.FloatTensor,
+                       frame_lengths: torch.LongTensor | None = None) -> torch.FloatTensor:
+        """`(batch, frames, d_model)` -> phoneme logits `(batch, frames, speech_adaptor_phonemes)` at the encoder's
+        frame rate; frames at or after `frame_lengths` (valid encoder frames per clip) are read as zeros, like the edge
+        of an unpadded clip."""
+        x = encoder_hidden_states
+        if frame_lengths is not None:
+            keep = torch.arange(x.shape[1], device=x.device)[None, :] < frame_lengths.to(x.device)[:, None]
+            x = x * keep[..., None].to(x.dtype)
+        padded = F.pad(x, (0, 0, 1, 1))
+        context = torch.cat([padded[:, :-2], padded[:, 1:-1], padded[:, 2:]], dim=-1)
+        return self.phoneme_out(F.gelu(self.phoneme_mid(F.gelu(self.phoneme_in(context)))))
+
+
+class LlamaOmniLexiconAdaptor(PhonemeHeadMixin, nn.Module):
     """
     The lexicon read-out speech adaptor (`LlamaOmniConfig.speech_adaptor_lexicon`): the phonetic adaptor's acoustic
     head (same weights' names, so a phonetic warm-up's head loads as is), and a read-out of its posteriors as
@@ -90,13 +117,7 @@ class LlamaOmniLexiconAdaptor(nn.Module):
         settings = config.speech_adaptor_lexicon
         check_lexicon_settings(settings, config.speech_adaptor_phonemes)
         self.settings = {**LEXICON_DECODING, **settings}
-        self.k = config.speech_downsample_rate
-        encoder_dim = config.speech_encoder_config.d_model
-        hidden = config.speech_adaptor_hidden_size
-        self.num_phonemes = config.speech_adaptor_phonemes
-        self.phoneme_in = nn.Linear(3 * encoder_dim, hidden)
-        self.phoneme_mid = nn.Linear(hidden, hidden)
-        self.phoneme_out = nn.Linear(hidden, self.num_phonemes)
+        self._init_phoneme_head(config)
         size, units, tokens, bigrams = (settings[k] for k in ("size", "max_units", "max_tokens", "bigrams"))
         self.register_buffer("lexicon_units", torch.full((size, units), -1, dtype=torch.int16))
         self.register_buffer("lexicon_tokens", torch.full((size, tokens), -1, dtype=torch.int32))
@@ -117,18 +138,6 @@ class LlamaOmniLexiconAdaptor(nn.Module):
         """Drops the beam search built from the buffers (it is rebuilt at the next read-out): call it after changing
         the lexicon or bigram buffers in place."""
         self._decoder = None
-
-    def phoneme_logits(self, encoder_hidden_states: torch.FloatTensor,
-                       frame_lengths: torch.LongTensor | None = None) -> torch.FloatTensor:
-        """`(batch, frames, d_model)` -> phoneme logits `(batch, frames, num_phonemes)` (class 0: the CTC blank);
-        frames at or after `frame_lengths` are read as zeros. The same head as `LlamaOmniPhoneticAdaptor`'s."""
-        x = encoder_hidden_states
-        if frame_lengths is not None:
-            keep = torch.arange(x.shape[1], device=x.device)[None, :] < frame_lengths.to(x.device)[:, None]
-            x = x * keep[..., None].to(x.dtype)
-        padded = F.pad(x, (0, 0, 1, 1))
-        context = torch.cat([padded[:, :-2], padded[:, 1:-1], padded[:, 2:]], dim=-1)
-        return self.phoneme_out(F.gelu(self.phoneme_mid(F.gelu(self.phoneme_in(context)))))
 
     def forward(self, *args, **kwargs):
         raise RuntimeError(
@@ -232,4 +241,4 @@ class LlamaOmniLexiconAdaptor(nn.Module):
         return [self.words_to_tokens(w) for w in self.read_out_words(encoder_hidden_states, frame_lengths)]
 
 
-__all__ = ["LEXICON_DECODING", "LEXICON_KEYS", "LlamaOmniLexiconAdaptor", "check_lexicon_settings"]
+__all__ = ["LEXICON_DECODING", "LEXICON_KEYS", "LlamaOmniLexiconAdaptor", "PhonemeHeadMixin", "check_lexicon_settings"]

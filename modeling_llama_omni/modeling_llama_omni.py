@@ -43,7 +43,7 @@ from transformers.models.llama.modeling_llama import LlamaDecoderLayer, LlamaRot
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
 from .configuration_llama_omni import LlamaOmniConfig
-from .lexicon_readout import LlamaOmniLexiconAdaptor
+from .lexicon_readout import LlamaOmniLexiconAdaptor, PhonemeHeadMixin
 from .modeling_omni2_decoder import ARUnitStream, LlamaOmniARSpeechDecoder
 from .modeling_unit_vocoder import UnitVocoder, write_code_and_auto_map
 # release_openmp_threads: also reachable from the model's module, for callers that hold only the model (remote code)
@@ -276,7 +276,7 @@ class LlamaOmniSpeechAdaptor(nn.Module):
         return self.linear2(_run_adaptor_layers(self.layers, hidden, lengths))
 
 
-class LlamaOmniPhoneticAdaptor(nn.Module):
+class LlamaOmniPhoneticAdaptor(PhonemeHeadMixin, nn.Module):
     """
     The phonetic speech adaptor (`LlamaOmniConfig.speech_adaptor_phonemes > 0`): a phoneme bottleneck between the
     speech encoder and the LLM.
@@ -297,13 +297,8 @@ class LlamaOmniPhoneticAdaptor(nn.Module):
 
     def __init__(self, config: LlamaOmniConfig):
         super().__init__()
-        self.k = config.speech_downsample_rate
-        encoder_dim = config.speech_encoder_config.d_model
+        self._init_phoneme_head(config)
         hidden = config.speech_adaptor_hidden_size
-        self.num_phonemes = config.speech_adaptor_phonemes
-        self.phoneme_in = nn.Linear(3 * encoder_dim, hidden)
-        self.phoneme_mid = nn.Linear(hidden, hidden)
-        self.phoneme_out = nn.Linear(hidden, self.num_phonemes)
         self.phoneme_embedding = nn.Linear(self.num_phonemes, config.speech_adaptor_phoneme_size, bias=False)
         self.linear1 = nn.Linear(config.speech_adaptor_phoneme_size * self.k, hidden)
         self.act = ACT2FN[config.speech_adaptor_hidden_act]
@@ -312,18 +307,6 @@ class LlamaOmniPhoneticAdaptor(nn.Module):
             for _ in range(config.speech_adaptor_num_layers)
         )
         self.linear2 = nn.Linear(hidden, config.text_config.hidden_size)
-
-    def phoneme_logits(self, encoder_hidden_states: torch.FloatTensor,
-                       frame_lengths: torch.LongTensor | None = None) -> torch.FloatTensor:
-        """`(batch, frames, d_model)` -> phoneme logits `(batch, frames, speech_adaptor_phonemes)`; frames at or after
-        `frame_lengths` (valid encoder frames per clip) are read as zeros, like the edge of an unpadded clip."""
-        x = encoder_hidden_states
-        if frame_lengths is not None:
-            keep = torch.arange(x.shape[1], device=x.device)[None, :] < frame_lengths.to(x.device)[:, None]
-            x = x * keep[..., None].to(x.dtype)
-        padded = F.pad(x, (0, 0, 1, 1))
-        context = torch.cat([padded[:, :-2], padded[:, 1:-1], padded[:, 2:]], dim=-1)
-        return self.phoneme_out(F.gelu(self.phoneme_mid(F.gelu(self.phoneme_in(context)))))
 
     def embed_phonemes(self, posteriors: torch.FloatTensor,
                        lengths: torch.LongTensor | None = None) -> torch.FloatTensor:
@@ -820,32 +803,39 @@ class LlamaOmniModel(LlamaOmniPreTrainedModel):
             `(speech_embeddings, lengths)`: `(num_clips, max_embeddings, hidden_size)` and the number of valid
             embeddings per clip, `(num_clips,)`.
         """
+        hidden, frame_lengths = self._encoder_states(input_features, feature_attention_mask,
+                                                     speech_encoder_hidden_states, speech_encoder_lengths,
+                                                     "get_speech_features")
+        if getattr(self.speech_adaptor, "reads_out_tokens", False):
+            return self._read_out_embeddings(hidden, frame_lengths)
         if speech_encoder_hidden_states is not None:
+            hidden = hidden.to(self.speech_adaptor.linear1.weight.dtype)
+        lengths = frame_lengths // self.config.speech_downsample_rate
+        return self.speech_adaptor(hidden, lengths), lengths
+
+    def _encoder_states(
+        self,
+        input_features: torch.FloatTensor | None,
+        feature_attention_mask: torch.LongTensor | None,
+        hidden_states: torch.FloatTensor | None,
+        lengths: torch.LongTensor | None,
+        caller: str,
+    ) -> tuple[torch.FloatTensor, torch.LongTensor]:
+        """The speech encoder's outputs and the valid frames per clip: from `input_features`, or the precomputed
+        `hidden_states` (all frames valid where `lengths` is not given)."""
+        if hidden_states is not None:
             if input_features is not None:
                 raise ValueError("Give input_features or speech_encoder_hidden_states, not both")
-            self._check_encoder_states(speech_encoder_hidden_states, speech_encoder_lengths)
-            if speech_encoder_lengths is None:
-                speech_encoder_lengths = torch.full(
-                    (speech_encoder_hidden_states.shape[0],),
-                    speech_encoder_hidden_states.shape[1],
-                    dtype=torch.long,
-                    device=speech_encoder_hidden_states.device,
-                )
-            if getattr(self.speech_adaptor, "reads_out_tokens", False):
-                return self._read_out_embeddings(speech_encoder_hidden_states, speech_encoder_lengths.long())
-            adaptor_dtype = self.speech_adaptor.linear1.weight.dtype
-            lengths = speech_encoder_lengths.long() // self.config.speech_downsample_rate
-            speech_embeddings = self.speech_adaptor(speech_encoder_hidden_states.to(adaptor_dtype), lengths)
-            return speech_embeddings, lengths
+            self._check_encoder_states(hidden_states, lengths)
+            if lengths is None:
+                lengths = torch.full((hidden_states.shape[0],), hidden_states.shape[1], dtype=torch.long,
+                                     device=hidden_states.device)
+            return hidden_states, lengths.long()
         if input_features is None:
-            raise ValueError("get_speech_features needs input_features or speech_encoder_hidden_states")
+            raise ValueError(f"{caller} needs input_features or speech_encoder_hidden_states")
         self._check_input_features(input_features, feature_attention_mask)
         encoder_output = self.speech_encoder(input_features, attention_mask=feature_attention_mask)
-        if getattr(self.speech_adaptor, "reads_out_tokens", False):
-            return self._read_out_embeddings(encoder_output.last_hidden_state, encoder_output.output_lengths)
-        lengths = encoder_output.output_lengths // self.config.speech_downsample_rate
-        speech_embeddings = self.speech_adaptor(encoder_output.last_hidden_state, lengths)
-        return speech_embeddings, lengths
+        return encoder_output.last_hidden_state, encoder_output.output_lengths
 
     def read_out_speech(
         self,
@@ -865,16 +855,10 @@ class LlamaOmniModel(LlamaOmniPreTrainedModel):
         if not getattr(self.speech_adaptor, "reads_out_tokens", False):
             raise ValueError("read_out_speech needs a lexicon read-out adaptor (config.speech_adaptor_lexicon); this "
                              "model's adaptor gives embeddings: use get_speech_features")
-        if speech_encoder_hidden_states is not None:
-            if input_features is not None:
-                raise ValueError("Give input_features or speech_encoder_hidden_states, not both")
-            self._check_encoder_states(speech_encoder_hidden_states, speech_encoder_lengths)
-            return self.speech_adaptor.read_out(speech_encoder_hidden_states, speech_encoder_lengths)
-        if input_features is None:
-            raise ValueError("read_out_speech needs input_features or speech_encoder_hidden_states")
-        self._check_input_features(input_features, feature_attention_mask)
-        encoder_output = self.speech_encoder(input_features, attention_mask=feature_attention_mask)
-        return self.speech_adaptor.read_out(encoder_output.last_hidden_state, encoder_output.output_lengths)
+        hidden, frame_lengths = self._encoder_states(input_features, feature_attention_mask,
+                                                     speech_encoder_hidden_states, speech_encoder_lengths,
+                                                     "read_out_speech")
+        return self.speech_adaptor.read_out(hidden, frame_lengths)
 
     def _read_out_embeddings(self, hidden_states: torch.Tensor,
                              frame_lengths: torch.Tensor) -> tuple[torch.FloatTensor, torch.LongTensor]:

@@ -204,3 +204,34 @@ def test_warmup_can_train_the_acoustic_head_alone(tmp_path):
     assert changed and all(name.startswith("model.speech_adaptor.phoneme_") for name in changed)
     with pytest.raises(ValueError, match="max_minutes"):
         AdaptorWarmupConfig(output_dir=str(tmp_path), max_minutes=0)
+
+
+def test_build_default_lexicon_text_keeps_out_validation_development_and_held_out_questions(tmp_path):
+    import json
+
+    from processing.instructs2s.phoneme_corpus import ANSWERS_FILE, seed_instructions, training_questions
+    from trainers.scripts.build_default import lexicon_dev_question, lexicon_texts
+
+    with pytest.raises(FileNotFoundError, match="corpus step"):
+        lexicon_texts(tmp_path)
+    questions = training_questions()
+    dev = [q for q in questions if lexicon_dev_question(q["id"])]
+    assert 0.02 < len(dev) / len(questions) < 0.08  # ~5 %, by a hash of the id: the same on every machine
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    records = [{"split": "train", "response": "The capital of Norway is Oslo."},
+               {"split": "validation", "response": "Never read this sentence."}]
+    (corpus / "corpus-answer-00000.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    answered = next(q for q in questions if not lexicon_dev_question(q["id"]))
+    (corpus / ANSWERS_FILE).write_text(json.dumps({"id": answered["id"], "question": answered["question"],
+                                                   "raw_response": "An answer."}) + "\n")
+    (corpus / "DONE.json").write_text("{}")
+    texts = lexicon_texts(tmp_path)
+    assert "The capital of Norway is Oslo." in texts and "Never read this sentence." not in texts
+    assert answered["question"] in texts
+    # (a development question's text stays in only where another, training, question has the same text)
+    twins = {q["question"] for q in questions if not lexicon_dev_question(q["id"])}
+    assert {q["question"] for q in dev} & set(texts) <= twins
+    assert len({q["question"] for q in dev} - twins) > 0.95 * len(dev)
+    assert not {q["instruction"] for q in seed_instructions("heldout")} & set(texts)
+    assert len(texts) == 1 + len(questions) - len(dev)

@@ -271,7 +271,8 @@ def _lexicon_mode(work: Path) -> bool:
 
 def lexicon_dev_question(question_id: str) -> bool:
     """Whether a template question of the `speech` step's `questions` set is one of the ~5 % the lexicon step keeps
-    out of the bigram text to choose the read-out's decoding settings on (by a hash of its id)."""
+    out of the bigram text to choose the read-out's decoding settings on (by a hash of its id; the generator gives
+    16 texts twice, so one of the 494 development questions also has a training twin)."""
     import hashlib
 
     return int(hashlib.sha1(question_id.encode("utf-8")).hexdigest(), 16) % LEXICON_DEV_MODULUS == 0
