@@ -15,6 +15,7 @@ can be copied into a model folder with `modeling_llama_omni.py`.
 from __future__ import annotations
 
 import math
+import threading
 from typing import Any
 
 import torch
@@ -128,7 +129,18 @@ class LlamaOmniLexiconAdaptor(PhonemeHeadMixin, nn.Module):
         self.register_buffer("lm_bigrams", torch.zeros(bigrams, 2, dtype=torch.int32))
         self.register_buffer("lm_bigram_counts", torch.zeros(bigrams))
         self._decoder = None
+        self._decoding = threading.Lock()  # one beam search at a time (it keeps state; a server may call from threads)
         self.register_load_state_dict_post_hook(lambda module, incompatible: module.reset_decoder())
+
+    def __getstate__(self) -> dict[str, Any]:  # copies and pickles leave the beam search and its lock behind
+        state = self.__dict__.copy()
+        state["_decoder"] = None
+        state.pop("_decoding", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        self._decoding = threading.Lock()
 
     @property
     def dtype(self) -> torch.dtype:
@@ -211,15 +223,17 @@ class LlamaOmniLexiconAdaptor(PhonemeHeadMixin, nn.Module):
         log-posteriors over the same classes), the first `frame_lengths` frames of each clip valid."""
         if logits.dim() != 3 or logits.shape[-1] != self.num_phonemes:
             raise ValueError(f"logits must have shape (batch, frames, {self.num_phonemes}), got {tuple(logits.shape)}")
-        decoder = self._decoder[0] if self._decoder is not None else self._build_decoder()
         batch = logits.shape[0]
         lengths = frame_lengths.tolist() if frame_lengths is not None else [logits.shape[1]] * batch
+        size = self.lexicon_units.shape[0]
         words = []
-        for i in range(batch):
-            emissions = self._emissions(logits[i, : int(lengths[i])])
-            frames, classes = emissions.shape
-            results = decoder.decode(emissions.data_ptr(), frames, classes)
-            words.append([w for w in results[0].words if 0 <= w < self.lexicon_units.shape[0]] if results else [])
+        with self._decoding:
+            decoder = self._decoder[0] if self._decoder is not None else self._build_decoder()
+            for i in range(batch):
+                emissions = self._emissions(logits[i, : int(lengths[i])])
+                frames, classes = emissions.shape
+                results = decoder.decode(emissions.data_ptr(), frames, classes)
+                words.append([w for w in results[0].words if 0 <= w < size] if results else [])
         return words
 
     def words_to_tokens(self, words: list[int]) -> list[int]:

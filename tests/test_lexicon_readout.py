@@ -153,6 +153,11 @@ def test_generate_reads_the_question_as_text_and_round_trips(tmp_path):
     for name, tensor in model.state_dict().items():
         torch.testing.assert_close(loaded.state_dict()[name], tensor, msg=name)
     assert loaded.model.read_out_speech(inputs["input_features"], inputs.get("feature_attention_mask")) == read
+    # a copy leaves the beam search (and its lock) behind and builds its own
+    import copy
+
+    copied = copy.deepcopy(loaded)
+    assert copied.model.read_out_speech(inputs["input_features"], inputs.get("feature_attention_mask")) == read
 
 
 def test_config_validates_the_lexicon_settings():
