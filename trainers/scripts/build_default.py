@@ -82,8 +82,6 @@ PHONETIC_WARMUP = {"phoneme_only_minutes": 2.0, "max_epochs": 100, "text_batch_s
 # The lexicon read-out (`--adaptor lexicon`, the default): the phonetic adaptor's acoustic head alone is warmed up (phoneme CTC
 # for the whole warm-up budget), then read out as words of a lexicon with a bigram model of the training text.
 LEXICON_WARMUP = {"max_epochs": 100}
-LEXICON_DECODING = {"beam_size": 100, "beam_threshold": 25.0, "lm_weight": 0.5, "word_score": 0.0, "sil_score": 0.0,
-                    "bigram_interpolation": 0.6}
 # The assembled model's generation defaults (the manifest's `processor.generation`): greedy search never repeats a
 # 4-gram of its own answer (SmolLM2-135M otherwise loops now and then: "nine times eight is nine times eight is ...");
 # `penalties_see_prompt=False` keeps the question's own 4-grams allowed in the answer.
@@ -292,10 +290,12 @@ def lexicon_texts(work: Path) -> list[str]:
 
 
 def step_lexicon(work: Path) -> None:
-    """The lexicon read-out (trainers/stages/lexicon_readout.py) from `lexicon_texts`, and its greedy WER on the
-    held-out questions of the `speech` step (training voices) with the warm-up's acoustic head."""
+    """The lexicon read-out (trainers/stages/lexicon_readout.py) from `lexicon_texts` with the warm-up's acoustic
+    head: its decoding settings chosen on the development questions (`LEXICON_GRID`), and its WER on the held-out
+    questions of the `speech` step (training voices; a report, never a choice)."""
     from safetensors.torch import save_file
 
+    from modeling_llama_omni.configuration_llama_omni import LEXICON_DECODING
     from trainers.stages.common import load_model_and_processor
     from trainers.stages.lexicon_readout import build_lexicon_readout, lexicon_readout_model
 
@@ -306,7 +306,7 @@ def step_lexicon(work: Path) -> None:
         raise FileNotFoundError(f"{work / 'warmup'} is not complete: the read-out uses the warm-up's acoustic head")
     start = time.time()
     model, processor = load_model_and_processor(str(work / "warmup"))
-    readout = build_lexicon_readout(lexicon_texts(work), processor.tokenizer, decoding=LEXICON_DECODING)
+    readout = build_lexicon_readout(lexicon_texts(work), processor.tokenizer, decoding=dict(LEXICON_DECODING))
     target.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in readout.buffers.items()}, str(target / "readout.safetensors"))
     (target / "settings.json").write_text(json.dumps(readout.settings, indent=2) + "\n")

@@ -103,7 +103,8 @@ def build_lexicon_readout(
         decoding: decoding settings to store (see `lexicon_readout.LEXICON_DECODING`).
 
     Raises:
-        ValueError: no word in `texts`.
+        ValueError: no word in `texts`, no word that fits `max_units` / `max_tokens`, or a custom `phonemize`
+            without its `space_unit`.
     """
     if phonemize is None:
         phonemize, space, stress = _espeak_units(id_map, voice)
