@@ -204,6 +204,8 @@ def test_warmup_can_train_the_acoustic_head_alone(tmp_path):
                              phonemize=lambda text: [1 + (ord(c) % 11) for c in text.lower() if c.isalpha()])
     assert set(summary["phase_steps"]) == {"phonemes"} and summary["phase_steps"]["phonemes"] > 0
     assert summary["final_ctc_loss"] is None  # no token CTC was trained
+    after = summary["greedy_ctc_wer_after"]
+    assert set(after) == {"train_phoneme_error_rate", "eval_phoneme_error_rate"}  # no token read-out to report
     saved = LlamaOmniForConditionalGeneration.from_pretrained(tmp_path / "warm").state_dict()
     changed = {name for name, tensor in before.items() if not torch.equal(saved[name], tensor)}
     assert changed and all(name.startswith("model.speech_adaptor.phoneme_") for name in changed)

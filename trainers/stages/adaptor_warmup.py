@@ -289,8 +289,9 @@ def warmup_adaptor(model: Any, datasets_dict: Any, config: AdaptorWarmupConfig, 
 
     Returns:
         The summary (also written to `warmup_summary.json`): steps (and per phase), epochs, minutes, first and last
-        mean CTC loss, and the greedy CTC word error rate of the adaptor (and, phonetic, the phoneme error rate of
-        its acoustic head) on `eval_examples` examples of each split before and after.
+        mean CTC loss, and the greedy CTC word error rate of the adaptor (not when only a phonetic acoustic head
+        trains: it spells no tokens) and, phonetic, the phoneme error rate of its acoustic head, on `eval_examples`
+        examples of each split before and after.
 
     Raises:
         ValueError: missing columns, no example whose transcript fits in its adaptor frames, text-only settings for
@@ -385,13 +386,17 @@ def warmup_adaptor(model: Any, datasets_dict: Any, config: AdaptorWarmupConfig, 
         eval_sets["eval"] = list(evaluation[config.id_column][:n])
         eval_texts["eval"] = list(evaluation[config.text_column][:n])
 
+    spells = config.max_minutes > 0 or bool(text_items)  # an acoustic head trained alone spells no tokens
+
     def report() -> dict[str, Any]:
         adaptor.eval()
         result: dict[str, Any] = {}
         for name, split_ids in eval_sets.items():
-            hyps = _greedy_transcripts(model, head, tokenizer, cache, split_ids, config.batch_size)
-            result[name] = word_error_rate(eval_texts[name], hyps)
-            result[f"{name}_example"] = {"reference": eval_texts[name][0], "greedy_ctc": hyps[0]} if hyps else None
+            if spells:
+                hyps = _greedy_transcripts(model, head, tokenizer, cache, split_ids, config.batch_size)
+                result[name] = word_error_rate(eval_texts[name], hyps)
+                result[f"{name}_example"] = ({"reference": eval_texts[name][0], "greedy_ctc": hyps[0]} if hyps
+                                             else None)
             if phonetic and split_ids:
                 refs = [phonemes_of(t) for t in eval_texts[name]]
                 hyp_units = _greedy_phonemes(adaptor, cache, split_ids, config.batch_size)
