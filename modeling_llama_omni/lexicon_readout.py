@@ -59,9 +59,10 @@ def _make_lm(lm_state_class, lm_class, data: _BigramLM):
             lm_class.__init__(self)
             self.data = data
 
-        def start(self, start_with_nothing):
+        def start(self, start_with_nothing):  # a new read-out: its states and scores only (memory stays bounded)
             state = lm_state_class()
             self.data.last = {state: self.data.start_context}
+            self.data.cache.clear()
             return state
 
         def score(self, state, word):
