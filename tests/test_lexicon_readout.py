@@ -143,10 +143,17 @@ def test_generate_reads_the_question_as_text_and_round_trips(tmp_path):
     # the output starts with the caller's prompt, as any model's does (the answer = out[:, prompt length:])
     assert out.shape[1] == inputs["input_ids"].shape[1] + 6
     assert torch.equal(out[:, : inputs["input_ids"].shape[1]], inputs["input_ids"])
-    # forward() with the processor's placeholder count explains what to do when the count differs
-    if inputs["input_ids"].eq(model.config.speech_token_id).sum() != len(read[0]):
-        with pytest.raises(ValueError, match="read_out_speech"):
-            model(**inputs)
+    # get_speech_features gives the LLM's own embeddings of the tokens read out
+    with torch.no_grad():
+        embeddings, lengths = model.model.get_speech_features(inputs["input_features"],
+                                                              inputs.get("feature_attention_mask"))
+        assert lengths.tolist() == [len(read[0])]
+        torch.testing.assert_close(embeddings[0, : len(read[0])],
+                                   model.get_input_embeddings()(torch.tensor(read[0])))
+    # forward() with the processor's placeholder count (one per 0.1 s, more than the words read) explains what to do
+    assert inputs["input_ids"].eq(model.config.speech_token_id).sum() != len(read[0])
+    with pytest.raises(ValueError, match="read_out_speech"):
+        model(**inputs)
     model.save_pretrained(tmp_path)
     loaded = LlamaOmniForConditionalGeneration.from_pretrained(tmp_path).eval()
     assert isinstance(loaded.model.speech_adaptor, LlamaOmniLexiconAdaptor)
