@@ -556,26 +556,29 @@ def step_export(work: Path, weights_dir: Path | None = None, adaptor_from: Path 
         source_manifest = json.loads((adaptor_from / "manifest.json").read_text())
     source_lexicon = source_manifest.get("architecture", {}).get("speech_adaptor_lexicon")
     head_prefix = "model.speech_adaptor.phoneme_"
+    lexicon = None  # (the weights holding the acoustic head, the read-out's settings, its buffers)
     if _lexicon_mode(work) and adaptor_from is None:  # the warm-up's acoustic head + the lexicon step's read-out
         if _done(work / "lexicon") is None:
             raise FileNotFoundError(f"{work / 'lexicon'} is not complete: run the lexicon step before the export")
-        model, _ = _decoder_model(work)
-        head = {k: v for k, v in load_file(str(work / "warmup" / "model.safetensors")).items()
-                if k.startswith(head_prefix)}
-        model.load_state_dict(head, strict=False)
-        readout = LexiconReadout(json.loads((work / "lexicon" / "settings.json").read_text()),
-                                 load_file(str(work / "lexicon" / "readout.safetensors")), [], {})
-        model = lexicon_readout_model(model, readout)
-        adaptor_source = None
+        lexicon = (load_file(str(work / "warmup" / "model.safetensors")),
+                   json.loads((work / "lexicon" / "settings.json").read_text()),
+                   load_file(str(work / "lexicon" / "readout.safetensors")))
     elif source_lexicon is not None:  # an earlier export's lexicon read-out (head and read-out buffers)
         weights = load_file(str(adaptor_from / MODEL_WEIGHTS))
         prefix = "model.speech_adaptor."
+        lexicon = (weights, source_lexicon, {k[len(prefix):]: v for k, v in weights.items()
+                                             if k.startswith(prefix) and not k.startswith(head_prefix)})
+    if lexicon is not None:
+        weights, settings, buffers = lexicon
+        head = {k: v for k, v in weights.items() if k.startswith(head_prefix)}
+        if not head:
+            raise ValueError("the lexicon read-out's acoustic head is missing (no model.speech_adaptor.phoneme_* "
+                             "weights): warm it up with --adaptor lexicon or phonetic")
         model, _ = _decoder_model(work)
-        model.load_state_dict({k: v for k, v in weights.items() if k.startswith(head_prefix)}, strict=False)
-        buffers = {k[len(prefix):]: v for k, v in weights.items()
-                   if k.startswith(prefix) and not k.startswith(head_prefix)}
-        model = lexicon_readout_model(model, LexiconReadout(source_lexicon, buffers, [], {}))
-        adaptor_source = {"adaptor_from": str(adaptor_from), "manifest": source_manifest.get("training", {})}
+        model.load_state_dict(head, strict=False)
+        model = lexicon_readout_model(model, LexiconReadout(settings, buffers, [], {}))
+        adaptor_source = None if adaptor_from is None else {"adaptor_from": str(adaptor_from),
+                                                            "manifest": source_manifest.get("training", {})}
     elif adaptor_from is not None:
         adaptor = {k: v for k, v in load_file(str(adaptor_from / MODEL_WEIGHTS)).items()
                    if k.startswith("model.speech_adaptor.")}
@@ -586,9 +589,8 @@ def step_export(work: Path, weights_dir: Path | None = None, adaptor_from: Path 
         if missing:
             raise ValueError(f"{adaptor_from / MODEL_WEIGHTS} lacks adaptor weights {sorted(missing)[:3]}")
         model.load_state_dict(adaptor, strict=False)
-        adaptor_source = {"adaptor_from": str(adaptor_from), "manifest": json.loads(
-            (adaptor_from / "manifest.json").read_text()).get("training", {}) if (adaptor_from / "manifest.json")
-            .is_file() else None}
+        adaptor_source = {"adaptor_from": str(adaptor_from),
+                          "manifest": source_manifest.get("training", {}) if source_manifest else None}
     else:
         model = LlamaOmniForConditionalGeneration.from_pretrained(str(work / "stage1"))
         adaptor_source = None
