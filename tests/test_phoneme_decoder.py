@@ -282,7 +282,7 @@ def test_other_decoders_train(model_and_processor, cache_dir, tmp_path, kind):
 
 
 def test_pronunciation_table_baseline_and_training(cache_dir, tmp_path):
-    from trainers.stages.phoneme_decoder import table_phoneme_error_rate, validation_subset
+    from trainers.stages.phoneme_decoder import table_frame_overflow, table_phoneme_error_rate, validation_subset
 
     model, processor = tiny_model_and_processor()
     torch.manual_seed(0)
@@ -306,6 +306,14 @@ def test_pronunciation_table_baseline_and_training(cache_dir, tmp_path):
     model.speech_decoder.token_phonemes.set_table(torch.tensor(rows))
     table_per = table_phoneme_error_rate(model, records)
     assert 0 < table_per < 0.5 * empty
+    lengths = torch.tensor([sum(u >= 0 for u in row) for row in rows])[torch.cat([r["tokens"] for r in records])]
+    assert table_frame_overflow(model, records) == pytest.approx(float((lengths > 4).float().mean()))  # 4 frames here
+    assert table_frame_overflow(model, records, frames=2) == pytest.approx(float((lengths > 2).float().mean()))
+    assert 0 < table_frame_overflow(model, records, frames=2) < 1 and table_frame_overflow(model, records, frames=6) == 0
+    with pytest.raises(ValueError, match="no records"):
+        table_frame_overflow(model, [])
+    with pytest.raises(ValueError, match="positive int"):
+        table_frame_overflow(model, records, frames=0)
     summary = train_phoneme_decoder(model, cache_dir, tmp_path / "run", small_config(max_steps=90, eval_every=45))
     assert summary["best_per"] < table_per, (summary["best_per"], table_per)
     # the table is part of the saved decoder

@@ -520,6 +520,7 @@ def step_decoder(work: Path, minutes: float, max_steps: int) -> None:
     from trainers.stages.phoneme_decoder import (
         PhonemeDecoderConfig,
         PhonemeStateCache,
+        table_frame_overflow,
         table_phoneme_error_rate,
         train_phoneme_decoder,
         validation_subset,
@@ -536,6 +537,7 @@ def step_decoder(work: Path, minutes: float, max_steps: int) -> None:
         validation = validation_subset(PhonemeStateCache(work / "state_cache").load("validation"),
                                        config.eval_max_records)
         summary["table_alone_per"] = table_phoneme_error_rate(model, validation)
+        summary["table_frame_overflow"] = table_frame_overflow(model, validation)
     _mark_done(target, summary)
     _log(f"decoder: {summary['steps']} steps, validation PER {summary['best_per']:.3f} (best)")
 
@@ -637,7 +639,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="stage 1's 'repeat what I said' rows, as a fraction of its answered rows (0: none)")
     parser.add_argument("--corpus-questions", type=int, default=CORPUS_QUESTIONS,
                         help="template questions SmolLM2 answers for the speech decoder's corpus")
-    parser.add_argument("--decoder-minutes", type=float, default=40.0,
+    parser.add_argument("--decoder-minutes", type=float, default=75.0,
                         help="wall-time budget of the speech decoder's training")
     parser.add_argument("--decoder-steps", type=int, default=DECODER_STEPS,
                         help="optimizer steps of the speech decoder (the learning-rate schedule's length)")

@@ -163,6 +163,29 @@ def table_phoneme_error_rate(model: torch.nn.Module, records: Sequence[Mapping[s
     return phoneme_error_rate(hypotheses, [r["units"] for r in records])
 
 
+def table_frame_overflow(model: torch.nn.Module, records: Sequence[Mapping[str, Any]],
+                         frames: int | None = None) -> float:
+    """
+    The share of the cached answers' tokens whose pronunciation-table entry has more units than the token has frames
+    (`frames`, default the model's `ctc_upsample_factor`): a CTC decoder cannot say such a token within its own
+    frames, so it must fall behind and catch up on the tokens after it. How well an upsampling factor fits the units.
+
+    Raises:
+        ValueError: the model's speech decoder has no pronunciation table, no records, or `frames` < 1.
+    """
+    table = getattr(model.speech_decoder, "token_phonemes", None)
+    if table is None:
+        raise ValueError("the speech decoder has no pronunciation table (speech_decoder_token_phonemes=0)")
+    if not records:
+        raise ValueError("table_frame_overflow got no records")
+    frames = model.config.ctc_upsample_factor if frames is None else frames
+    if isinstance(frames, bool) or not isinstance(frames, int) or frames < 1:
+        raise ValueError(f"frames must be a positive int (frames per token), got {frames!r}")
+    lengths = (table.table >= 0).sum(-1)
+    tokens = torch.cat([r["tokens"] for r in records]).to(lengths.device)
+    return float((lengths[tokens] > frames).float().mean()) if tokens.numel() else 0.0
+
+
 # ----------------------------------------------------------------------------------------------------------------------
 # Text-mode encoding of a record
 # ----------------------------------------------------------------------------------------------------------------------
