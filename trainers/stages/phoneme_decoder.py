@@ -142,6 +142,16 @@ def validation_subset(records: Sequence[Mapping[str, Any]], max_records: int | N
     return sorted(records, key=lambda r: hashlib.sha1(r["id"].encode()).hexdigest())[:max_records]
 
 
+def _pronunciation_table(model: torch.nn.Module, records: Sequence[Mapping[str, Any]], caller: str) -> torch.nn.Module:
+    """The speech decoder's pronunciation table (`LlamaOmniTokenPhonemes`), checked with the records for `caller`."""
+    table = getattr(model.speech_decoder, "token_phonemes", None)
+    if table is None:
+        raise ValueError("the speech decoder has no pronunciation table (speech_decoder_token_phonemes=0)")
+    if not records:
+        raise ValueError(f"{caller} got no records")
+    return table
+
+
 def table_phoneme_error_rate(model: torch.nn.Module, records: Sequence[Mapping[str, Any]]) -> float:
     """
     The phoneme error rate of the speech decoder's pronunciation table alone (`speech_decoder_token_phonemes`):
@@ -151,11 +161,7 @@ def table_phoneme_error_rate(model: torch.nn.Module, records: Sequence[Mapping[s
     Raises:
         ValueError: the model's speech decoder has no pronunciation table, or no records.
     """
-    table = getattr(model.speech_decoder, "token_phonemes", None)
-    if table is None:
-        raise ValueError("the speech decoder has no pronunciation table (speech_decoder_token_phonemes=0)")
-    if not records:
-        raise ValueError("table_phoneme_error_rate got no records")
+    table = _pronunciation_table(model, records, "table_phoneme_error_rate")
     hypotheses = []
     for record in records:
         rows = table.table[record["tokens"].to(table.table.device)].reshape(-1)
@@ -173,11 +179,7 @@ def table_frame_overflow(model: torch.nn.Module, records: Sequence[Mapping[str, 
     Raises:
         ValueError: the model's speech decoder has no pronunciation table, no records, or `frames` < 1.
     """
-    table = getattr(model.speech_decoder, "token_phonemes", None)
-    if table is None:
-        raise ValueError("the speech decoder has no pronunciation table (speech_decoder_token_phonemes=0)")
-    if not records:
-        raise ValueError("table_frame_overflow got no records")
+    table = _pronunciation_table(model, records, "table_frame_overflow")
     frames = model.config.ctc_upsample_factor if frames is None else frames
     if isinstance(frames, bool) or not isinstance(frames, int) or frames < 1:
         raise ValueError(f"frames must be a positive int (frames per token), got {frames!r}")
