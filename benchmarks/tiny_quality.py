@@ -22,6 +22,8 @@ alsa-utils) when present. Figures:
 5. distillMOS of the speech answers.
 6. TTFA (time to first audio, from the audio read to the first audio chunk) at Omega = `--omega` (10), and the total
    time of each answer, streaming with `model.stream`.
+7. with a lexicon read-out adaptor: what it heard in each held-out question (`heard_question`, the words the LLM is
+   given) and their WER against the question (`question_read_out_wer`; speech_words normalisation).
 
 Results go to `benchmarks/results/tiny_quality.json`.
 """
@@ -121,16 +123,40 @@ def worst_answers(references: list[str], hypotheses: list[str], count: int = 3) 
     return sorted(scored, key=lambda item: -item["errors"])[:count]
 
 
+def heard_questions(model, processor, items: list[dict]) -> list[str] | None:
+    """What a lexicon read-out adaptor hears in each spoken question (`items`' `audio`: an array and its sampling
+    rate): its read-out as text, the words the LLM is given. None when the model's adaptor gives embeddings (there is
+    nothing to read)."""
+    import torch
+
+    if not getattr(model.model.speech_adaptor, "reads_out_tokens", False):
+        return None
+    rate = processor.feature_extractor.sampling_rate
+    dtype = next(model.model.speech_encoder.parameters()).dtype
+    heard = []
+    for item in items:
+        audio = resample(item["audio"]["array"], item["audio"]["sampling_rate"], rate)
+        features = processor.feature_extractor(audio, sampling_rate=rate, return_tensors="pt",
+                                               return_attention_mask=True)
+        with torch.no_grad():
+            ids = model.model.read_out_speech(features.input_features.to(model.device, dtype),
+                                              features.attention_mask.to(model.device))[0]
+        heard.append(processor.tokenizer.decode(ids, skip_special_tokens=True))
+    return heard
+
+
 def demo_record(records: list[dict]) -> dict | None:
     """What the `make demo` question got (it is one of the held-out questions): the spoken answer's text, its
-    Whisper-base transcript, and whether each contains the gold answer. None when the run did not ask it."""
+    Whisper-base transcript, and whether each contains the gold answer; with a lexicon read-out, what it heard in
+    the question. None when the run did not ask it."""
     from offline_assets.embedded import DEMO_QUESTION_TEXT
 
     record = next((r for r in records if r["kind"] == "heldout" and r["question"] == DEMO_QUESTION_TEXT), None)
     if record is None:
         return None
     transcript = record.get("transcript", "")
-    return {"question": record["question"], "gold": record["gold"], "speech_mode": record["speech_mode"],
+    return {"question": record["question"], "gold": record["gold"], "heard_question": record.get("heard_question"),
+            "speech_mode": record["speech_mode"],
             "transcript": transcript, "answer_in_text": contains_answer(record["speech_mode"], record["gold"]),
             "answer_heard": contains_answer(transcript, record["gold"])}
 
@@ -177,6 +203,10 @@ def run(model_dir: str | None = None, omega: int = 10, limit: int | None = None,
                         "question": item["instruction"], "gold": item["answer"], "speech_mode": result.text,
                         "ttfa_s": result.ttfa_s, "total_s": result.total_s, "audio_seconds": result.audio_s,
                         "_audio16": resample(result.audio, result.sampling_rate, 16000)})
+    heldout_items = [item for item in inputs if item["kind"] == "heldout"]
+    heard = heard_questions(model, processor, heldout_items)  # after the answers: no part of their timing
+    for record, text in zip([r for r in records if r["kind"] == "heldout"], heard or []):
+        record["heard_question"] = text
     for record in tqdm([r for r in records if r["kind"] == "heldout"], desc="text-mode answers (spoken too)",
                        disable=not progress):
         record["text_mode"], record["_text_mode_audio16"] = text_answer(model, processor, record["question"],
@@ -234,6 +264,9 @@ def run(model_dir: str | None = None, omega: int = 10, limit: int | None = None,
                                                   normalize=whisper_words), 4),
         "answer_asr_worst": worst_answers([r["speech_mode"] for r in spoken], [r["transcript"] for r in spoken]),
         "answers_without_audio": len(records) - len(spoken),
+        "question_read_out_wer": round(wer([r["question"] for r in records if "heard_question" in r],
+                                           [r["heard_question"] for r in records if "heard_question" in r]), 4)
+        if heard is not None else None,
         "demo_question": demo_record(records),
         "speaking_from_text_mode": {
             "answers": len(alone),
@@ -286,8 +319,12 @@ def main(argv: list[str] | None = None) -> int:
     if r["sentences"]:
         print(f"vocoder resynthesis WER from {r['ground_truth']}: {r['wer_resynthesised']:.1%}, {r['sentences']} "
               "sentences")
+    if result["question_read_out_wer"] is not None:
+        print(f"the questions as the lexicon read-out heard them: {result['question_read_out_wer']:.1%} WER")
     demo = result["demo_question"]
     if demo is not None:
+        if demo["heard_question"] is not None:
+            print(f"demo question heard as: {demo['heard_question']!r}")
         print(f"demo question: {demo['speech_mode']!r}; Whisper-base hears {demo['transcript']!r} "
               f"({demo['gold']} {'in' if demo['answer_in_text'] else 'not in'} the answer, "
               f"{'heard' if demo['answer_heard'] else 'not heard'})")

@@ -198,6 +198,9 @@ class LlamaOmniConfig(PreTrainedConfig):
             heard; how far that gets at a CPU budget is measured in `trainers/recipes/embedded/README.md`.
         speech_adaptor_phoneme_size (`int`, *optional*, defaults to 256):
             Width of the phoneme embedding of the phonetic adaptor (unused when `speech_adaptor_phonemes` is 0).
+        speech_adaptor_phoneme_context (`int`, *optional*, defaults to 1):
+            Encoder frames on each side that the acoustic head reads with each frame (1: the frame and its two
+            neighbours, 60 ms at 50 Hz); unused when `speech_adaptor_phonemes` is 0.
         speech_adaptor_lexicon (`dict`, *optional*):
             `None` (default) keeps the adaptor's embeddings. A dict makes the adaptor a lexicon read-out
             (`LlamaOmniLexiconAdaptor`, needs `speech_adaptor_phonemes`): the acoustic head's posteriors are read
@@ -325,6 +328,7 @@ class LlamaOmniConfig(PreTrainedConfig):
     speech_adaptor_num_heads: int = 8
     speech_adaptor_phonemes: int = 0
     speech_adaptor_phoneme_size: int = 256
+    speech_adaptor_phoneme_context: int = 1
     speech_adaptor_lexicon: dict | None = None
     pad_to_30s: bool = False
     speech_decoder_type: str = "ctc"
@@ -402,6 +406,10 @@ class LlamaOmniConfig(PreTrainedConfig):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+        context = self.speech_adaptor_phoneme_context
+        if not isinstance(context, int) or isinstance(context, bool) or context < 0:
+            raise ValueError(f"speech_adaptor_phoneme_context must be an integer >= 0 (encoder frames on each side), got "
+                             f"{context!r}")
         if self.speech_adaptor_phonemes == 1 or (self.speech_adaptor_phonemes and not self.speech_adaptor_phoneme_size):
             raise ValueError(
                 "speech_adaptor_phonemes must be 0 (off) or >= 2 (the CTC blank and at least one phoneme), with "

@@ -78,14 +78,16 @@ def _make_lm(lm_state_class, lm_class, data: _BigramLM):
 
 class PhonemeHeadMixin:
     """The acoustic head of the phonetic adaptors (`LlamaOmniPhoneticAdaptor`, `LlamaOmniLexiconAdaptor`): each
-    encoder frame with its two neighbours, Linear -> GELU -> Linear -> GELU -> Linear, to logits over
-    `config.speech_adaptor_phonemes` classes (class 0: the CTC blank)."""
+    encoder frame with `config.speech_adaptor_phoneme_context` neighbours on each side (default 1),
+    Linear -> GELU -> Linear -> GELU -> Linear, to logits over `config.speech_adaptor_phonemes` classes (class 0: the
+    CTC blank)."""
 
     def _init_phoneme_head(self, config) -> None:
         self.k = config.speech_downsample_rate
         hidden = config.speech_adaptor_hidden_size
         self.num_phonemes = config.speech_adaptor_phonemes
-        self.phoneme_in = nn.Linear(3 * config.speech_encoder_config.d_model, hidden)
+        self.context = getattr(config, "speech_adaptor_phoneme_context", 1)
+        self.phoneme_in = nn.Linear((2 * self.context + 1) * config.speech_encoder_config.d_model, hidden)
         self.phoneme_mid = nn.Linear(hidden, hidden)
         self.phoneme_out = nn.Linear(hidden, self.num_phonemes)
 
@@ -98,8 +100,9 @@ class PhonemeHeadMixin:
         if frame_lengths is not None:
             keep = torch.arange(x.shape[1], device=x.device)[None, :] < frame_lengths.to(x.device)[:, None]
             x = x * keep[..., None].to(x.dtype)
-        padded = F.pad(x, (0, 0, 1, 1))
-        context = torch.cat([padded[:, :-2], padded[:, 1:-1], padded[:, 2:]], dim=-1)
+        c, frames = self.context, x.shape[1]
+        padded = F.pad(x, (0, 0, c, c))
+        context = torch.cat([padded[:, i : i + frames] for i in range(2 * c + 1)], dim=-1)
         return self.phoneme_out(F.gelu(self.phoneme_mid(F.gelu(self.phoneme_in(context)))))
 
 

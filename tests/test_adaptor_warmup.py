@@ -14,7 +14,7 @@ from tests.tiny_models import tiny_model_and_processor
 datasets = pytest.importorskip("datasets")
 
 from modeling_llama_omni import LlamaOmniForConditionalGeneration  # noqa: E402
-from trainers.stages.adaptor_warmup import DONE_NAME, AdaptorWarmupConfig, warmup_adaptor  # noqa: E402
+from trainers.stages.adaptor_warmup import DONE_NAME, AdaptorWarmupConfig, augment_states, warmup_adaptor  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +51,37 @@ def test_warmup_reports_missing_columns_and_bad_settings(tmp_path, data):
         warmup_adaptor(model, broken, AdaptorWarmupConfig(output_dir=str(tmp_path)), processor=processor)
     with pytest.raises(ValueError, match="batch_size must be > 0"):
         AdaptorWarmupConfig(output_dir=str(tmp_path), batch_size=0)
+    with pytest.raises(ValueError, match="time_masks must be >= 0"):
+        AdaptorWarmupConfig(output_dir=str(tmp_path), time_masks=-1)
+    with pytest.raises(ValueError, match="state_dropout must be in"):
+        AdaptorWarmupConfig(output_dir=str(tmp_path), state_dropout=1.0)
+
+
+def test_augment_states_masks_spans_and_bands_inside_each_clip():
+    states = torch.randn(2, 20, 16) + 10.0  # no value is zero before masking
+    original = states.clone()
+    lengths = torch.tensor([20, 8])
+    settings = {"time_masks": 2, "time_mask_frames": 3, "feature_masks": 1, "feature_mask_width": 4}
+    out = augment_states(states, lengths, torch.Generator().manual_seed(0), **settings)
+    assert torch.equal(states, original) and out.shape == states.shape
+    zero = out == 0
+    assert torch.equal(out[~zero], states[~zero])  # what is not masked is unchanged
+    for i, length in enumerate(lengths.tolist()):
+        frames = zero[i].all(dim=-1)  # masked in time
+        bands = zero[i].all(dim=0)  # masked in channels
+        assert frames.sum() <= 2 * 3 and bands.sum() <= 4
+        assert not frames[length:].any()  # time masks stay inside the clip's valid frames
+        assert torch.equal(zero[i], frames[:, None] | bands[None, :])  # nothing else is zero
+    again = augment_states(states, lengths, torch.Generator().manual_seed(0), **settings)
+    assert torch.equal(out, again)  # repeatable from the generator
+    wide = {"time_masks": 4, "time_mask_frames": 6, "feature_masks": 4, "feature_mask_width": 8}
+    masks = [augment_states(states, lengths, torch.Generator().manual_seed(seed), **wide) == 0 for seed in range(4)]
+    assert any(not torch.equal(masks[0], m) for m in masks[1:])  # and drawn anew for each batch
+    assert torch.equal(augment_states(states, lengths, torch.Generator()), states)  # all off: no change
+    dropped = augment_states(torch.ones(4, 50, 32), torch.full((4,), 50), torch.Generator().manual_seed(1), dropout=0.5)
+    assert 0.4 < float((dropped == 0).float().mean()) < 0.6 and set(dropped.unique().tolist()) == {0.0, 2.0}
+    with pytest.raises(ValueError, match="one length per clip"):
+        augment_states(states, torch.tensor([20]), torch.Generator())
 
 
 def test_head_scores_tokens_and_blank_like_one_cosine_matrix():

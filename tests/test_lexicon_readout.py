@@ -195,6 +195,9 @@ def test_model_card_describes_the_read_out():
               "speech_adaptor_lexicon": {"size": 35451, "bigrams": 163199}}
     described = _adaptor_description(config, {"d_model": 512}, {"hidden_size": 576})
     assert described.startswith("lexicon read-out: 151 phoneme classes") and "35451 words" in described
+    assert "3 frames in" in described  # the default window: the frame and its two neighbours
+    wider = _adaptor_description({**config, "speech_adaptor_phoneme_context": 3}, {"d_model": 512}, {"hidden_size": 576})
+    assert "7 frames in" in wider
 
 
 def test_warmup_can_train_the_acoustic_head_alone(tmp_path):
@@ -206,7 +209,9 @@ def test_warmup_can_train_the_acoustic_head_alone(tmp_path):
     model, processor = tiny_model_and_processor(seed=0, speech_adaptor_phonemes=12, speech_adaptor_phoneme_size=8)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     config = AdaptorWarmupConfig(output_dir=str(tmp_path / "warm"), max_minutes=0, phoneme_only_minutes=0.03,
-                                 batch_size=2, learning_rate=5e-3, warmup_steps=0, logging_steps=2, eval_examples=2)
+                                 batch_size=2, learning_rate=5e-3, warmup_steps=0, logging_steps=2, eval_examples=2,
+                                 time_masks=2, time_mask_frames=4, feature_masks=2, feature_mask_width=4,
+                                 state_dropout=0.1)  # build-default's masking (LEXICON_WARMUP), scaled down
     summary = warmup_adaptor(model, data, config, processor=processor, progress=False,
                              phonemize=lambda text: [1 + (ord(c) % 11) for c in text.lower() if c.isalpha()])
     assert set(summary["phase_steps"]) == {"phonemes"} and summary["phase_steps"]["phonemes"] > 0

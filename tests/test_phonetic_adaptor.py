@@ -41,6 +41,39 @@ def test_config_validates_the_option():
     assert LlamaOmniConfig.from_dict(config.to_dict()).speech_adaptor_phonemes == PHONEMES
 
 
+def test_acoustic_head_reads_its_context_frames_and_no_others(tmp_path):
+    import torch.nn.functional as F
+
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="speech_adaptor_phoneme_context"):
+            tiny_config(**PHONETIC, speech_adaptor_phoneme_context=bad)
+    d_model = tiny_config().speech_encoder_config.d_model
+    torch.manual_seed(0)
+    states = torch.randn(1, 12, d_model)
+    default = tiny_model(**PHONETIC).eval().model.speech_adaptor
+    assert default.phoneme_in.in_features == 3 * d_model  # the default head: the frame and its two neighbours
+    with torch.no_grad():  # left neighbour, frame, right neighbour, as the head has always read them
+        padded = F.pad(states, (0, 0, 1, 1))
+        by_hand = torch.cat([padded[:, :-2], padded[:, 1:-1], padded[:, 2:]], dim=-1)
+        expected = default.phoneme_out(F.gelu(default.phoneme_mid(F.gelu(default.phoneme_in(by_hand)))))
+        torch.testing.assert_close(default.phoneme_logits(states), expected)
+    for context in (0, 3):
+        model = tiny_model(**PHONETIC, speech_adaptor_phoneme_context=context).eval()
+        head = model.model.speech_adaptor
+        assert head.phoneme_in.in_features == (2 * context + 1) * d_model
+        with torch.no_grad():
+            logits = head.phoneme_logits(states)
+            for offset, changes in ((context, True), (context + 1, False)):
+                moved = states.clone()
+                moved[0, 5 + offset] += 1.0  # a frame `offset` frames after frame 5
+                assert torch.allclose(head.phoneme_logits(moved)[0, 5], logits[0, 5]) != changes
+        model.save_pretrained(tmp_path / str(context))
+        loaded = LlamaOmniForConditionalGeneration.from_pretrained(tmp_path / str(context)).eval()
+        assert loaded.config.speech_adaptor_phoneme_context == context
+        with torch.no_grad():
+            torch.testing.assert_close(loaded.model.speech_adaptor.phoneme_logits(states), logits)
+
+
 def test_adaptor_reads_only_its_posteriors_and_ignores_padding():
     model = tiny_model(**PHONETIC).eval()
     adaptor = model.model.speech_adaptor

@@ -3,8 +3,13 @@
 
 from __future__ import annotations
 
-from benchmarks.tiny_quality import demo_record
+import numpy as np
+import torch
+
+from benchmarks.tiny_quality import demo_record, heard_questions
 from offline_assets.embedded import DEMO_QUESTION_TEXT
+from tests.tiny_components import make_speech
+from tests.tiny_models import tiny_model_and_processor
 
 
 def test_demo_record_says_whether_the_answer_is_in_the_text_and_heard():
@@ -15,7 +20,29 @@ def test_demo_record_says_whether_the_answer_is_in_the_text_and_heard():
     record = demo_record([other, demo])
     assert record["speech_mode"] == "It is Jupiter." and record["transcript"] == "It is Jupyter."
     assert record["answer_in_text"] is True and record["answer_heard"] is False
+    assert record["heard_question"] is None  # no read-out recorded (an adaptor with embeddings)
+    assert demo_record([dict(demo, heard_question="Which planet?")])["heard_question"] == "Which planet?"
     assert demo_record([other]) is None
     assert demo_record([dict(demo, kind="alsa")]) is None
     silent = {k: v for k, v in demo.items() if k != "transcript"}  # an answer without audio has no transcript
     assert demo_record([silent])["answer_heard"] is False
+
+
+def test_heard_questions_are_the_lexicon_read_out_of_each_clip():
+    from tests.test_lexicon_readout import lexicon_model
+
+    model, processor, _ = lexicon_model()
+    model.eval()
+    rate = processor.feature_extractor.sampling_rate
+    clips = [np.asarray(make_speech(seconds, seed=i), dtype=np.float32) for i, seconds in enumerate((0.6, 1.0))]
+    items = [{"audio": {"array": clip, "sampling_rate": rate}} for clip in clips]
+    heard = heard_questions(model, processor, items)
+    assert len(heard) == 2 and all(isinstance(text, str) for text in heard)
+    for clip, text in zip(clips, heard):  # each clip read alone, as the model reads it
+        features = processor.feature_extractor(clip, sampling_rate=rate, return_tensors="pt",
+                                               return_attention_mask=True)
+        with torch.no_grad():
+            ids = model.model.read_out_speech(features.input_features, features.attention_mask)[0]
+        assert text == processor.tokenizer.decode(ids, skip_special_tokens=True)
+    mlp, mlp_processor = tiny_model_and_processor(seed=0)
+    assert heard_questions(mlp, mlp_processor, items) is None  # the released adaptor gives embeddings, no words

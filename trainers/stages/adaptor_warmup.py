@@ -81,6 +81,13 @@ class AdaptorWarmupConfig:
             Phase 3 (both losses on the speech, plus a text batch per step when there is a `text_corpus`) runs for
             `max_minutes` / `max_epochs`.
         text_batch_size: sentences per text batch.
+        time_masks / time_mask_frames: SpecAugment-style masking of the cached encoder outputs in training (never in
+            the report): each utterance gets `time_masks` spans of 0..`time_mask_frames` encoder frames (20 ms each)
+            set to zero.
+        feature_masks / feature_mask_width: likewise `feature_masks` bands of 0..`feature_mask_width` channels of
+            every frame.
+        state_dropout: dropout on the (masked) encoder outputs before the adaptor, in training. The three are off by
+            default; they regularise the acoustic head, which otherwise learns its training voices' sounds by heart.
         eval_examples: how many examples of each split are greedily decoded for the report.
         logging_steps: steps between log lines.
         seed: shuffling and initialisation.
@@ -108,6 +115,11 @@ class AdaptorWarmupConfig:
     text_only_minutes: float = 0.0
     phoneme_only_minutes: float = 0.0
     text_batch_size: int = 32
+    time_masks: int = 0
+    time_mask_frames: int = 0
+    feature_masks: int = 0
+    feature_mask_width: int = 0
+    state_dropout: float = 0.0
     eval_examples: int = 64
     logging_steps: int = 25
     seed: int = 0
@@ -126,6 +138,11 @@ class AdaptorWarmupConfig:
         for name in ("phoneme_weight", "text_only_minutes", "phoneme_only_minutes"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("time_masks", "time_mask_frames", "feature_masks", "feature_mask_width"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not 0.0 <= self.state_dropout < 1.0:
+            raise ValueError(f"state_dropout must be in [0, 1), got {self.state_dropout}")
         if self.text_batch_size < 1:
             raise ValueError(f"text_batch_size must be >= 1, got {self.text_batch_size}")
         if self.max_epochs < 1 or self.eval_examples < 0 or self.warmup_steps < 0 or self.norm_weight < 0:
@@ -236,6 +253,37 @@ def _batch_states(cache: Any, ids: list[Any], dtype: torch.dtype) -> tuple[torch
     states = [cache.get(i).to(dtype) for i in ids]
     lengths = torch.tensor([s.shape[0] for s in states], dtype=torch.long)
     return nn.utils.rnn.pad_sequence(states, batch_first=True), lengths
+
+
+def augment_states(states: torch.Tensor, lengths: torch.Tensor, generator: torch.Generator, time_masks: int = 0,
+                   time_mask_frames: int = 0, feature_masks: int = 0, feature_mask_width: int = 0,
+                   dropout: float = 0.0) -> torch.Tensor:
+    """
+    SpecAugment-style masking of encoder outputs `(batch, frames, channels)` for training (a new tensor; the input is
+    left as is): each clip gets `time_masks` spans of 0..`time_mask_frames` frames inside its first `lengths[i]`
+    frames, and `feature_masks` bands of 0..`feature_mask_width` channels, set to zero; then dropout with
+    probability `dropout` (the kept values scaled by 1 / (1 - dropout)). Widths and places are drawn from
+    `generator`, so a seeded run is repeatable.
+    """
+    if states.dim() != 3 or lengths.shape != states.shape[:1]:
+        raise ValueError(f"states must be (batch, frames, channels) with one length per clip, got {tuple(states.shape)} "
+                         f"and lengths {tuple(lengths.shape)}")
+    batch, frames, channels = states.shape
+    keep = torch.ones(batch, frames, channels, dtype=torch.bool)
+    for i in range(batch):
+        valid = int(min(int(lengths[i]), frames))
+        for _ in range(time_masks if time_mask_frames > 0 and valid > 0 else 0):
+            width = int(torch.randint(0, min(time_mask_frames, valid) + 1, (1,), generator=generator))
+            begin = int(torch.randint(0, valid - width + 1, (1,), generator=generator))
+            keep[i, begin : begin + width] = False
+        for _ in range(feature_masks if feature_mask_width > 0 else 0):
+            width = int(torch.randint(0, min(feature_mask_width, channels) + 1, (1,), generator=generator))
+            begin = int(torch.randint(0, channels - width + 1, (1,), generator=generator))
+            keep[i, :, begin : begin + width] = False
+    if dropout > 0:
+        keep &= torch.rand(batch, frames, channels, generator=generator) >= dropout
+    out = states * keep.to(states.device, states.dtype)
+    return out / (1.0 - dropout) if dropout > 0 else out
 
 
 @torch.no_grad()
@@ -468,6 +516,8 @@ def warmup_adaptor(model: Any, datasets_dict: Any, config: AdaptorWarmupConfig, 
         ctc, norm_loss, _, _ = token_loss(adaptor.embed_phonemes(padded, lengths), lengths, batch)
         return ctc, norm_loss
 
+    augments = bool((config.time_masks and config.time_mask_frames) or (config.feature_masks and config.feature_mask_width)
+                    or config.state_dropout)
     start = time.time()
     step, losses, log = 0, [], []
     window: dict[str, list[float]] = {}  # each loss term of the steps since the last log entry
@@ -501,6 +551,9 @@ def warmup_adaptor(model: Any, datasets_dict: Any, config: AdaptorWarmupConfig, 
                 parts["text_norm"] = config.norm_weight * text_norm
             if phase != "text":
                 states, lengths = _batch_states(cache, [ids[i] for i in batch], adaptor_dtype)
+                if augments:
+                    states = augment_states(states, lengths, sampler, config.time_masks, config.time_mask_frames,
+                                            config.feature_masks, config.feature_mask_width, config.state_dropout)
                 frame_lengths = lengths // k
                 if phonetic:
                     logits = adaptor.phoneme_logits(states, frame_lengths * k)
@@ -570,4 +623,4 @@ def warmup_adaptor(model: Any, datasets_dict: Any, config: AdaptorWarmupConfig, 
     return summary
 
 
-__all__ = ["AdaptorWarmupConfig", "simulate_posteriors", "warmup_adaptor", "word_error_rate"]
+__all__ = ["AdaptorWarmupConfig", "augment_states", "simulate_posteriors", "warmup_adaptor", "word_error_rate"]
