@@ -64,15 +64,14 @@ def _adaptor_description(config: dict[str, Any], encoder: dict[str, Any], text: 
     lexicon = config.get("speech_adaptor_lexicon")
     frames_in = 2 * (config.get("speech_adaptor_phoneme_context", 1)) + 1  # the acoustic head's window
     if phonemes and isinstance(lexicon, dict):
-        return (f"lexicon read-out: {phonemes} phoneme classes per encoder frame (CTC, 0 = blank; {frames_in} frames in, "
-                f"MLP of width {hidden}) -> beam search over a lexicon of {lexicon.get('size')} words with a word "
+        return (f"lexicon read-out: {phonemes} phoneme classes per encoder frame (CTC, 0 = blank; {frames_in} frames "
+                f"in, MLP of width {hidden}) -> beam search over a lexicon of {lexicon.get('size')} words with a word "
                 f"bigram model ({lexicon.get('bigrams')} bigrams) -> the words' own token ids (the LLM embeds them)")
     if phonemes:
         size = config.get("speech_adaptor_phoneme_size")
         return (f"phonetic: {phonemes} phoneme classes per encoder frame (CTC, 0 = blank; {frames_in} frames in) -> "
-                f"softmax -> "
-                f"Linear(-> {size}), stacks k={k} frames, Linear({size * (k or 0)} -> {hidden}) -> {act}{between} -> "
-                f"Linear(-> {text.get('hidden_size')})")
+                f"softmax -> Linear(-> {size}), stacks k={k} frames, Linear({size * (k or 0)} -> {hidden}) -> "
+                f"{act}{between} -> Linear(-> {text.get('hidden_size')})")
     return (f"stacks k={k} frames, Linear({encoder.get('d_model', 0) * (k or 0)} -> {hidden}) -> {act}{between} -> "
             f"Linear(-> {text.get('hidden_size')})")
 

@@ -408,8 +408,8 @@ class LlamaOmniConfig(PreTrainedConfig):
                 raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
         context = self.speech_adaptor_phoneme_context
         if not isinstance(context, int) or isinstance(context, bool) or context < 0:
-            raise ValueError(f"speech_adaptor_phoneme_context must be an integer >= 0 (encoder frames on each side), got "
-                             f"{context!r}")
+            raise ValueError("speech_adaptor_phoneme_context must be an integer >= 0 (encoder frames on each side), "
+                             f"got {context!r}")
         if self.speech_adaptor_phonemes == 1 or (self.speech_adaptor_phonemes and not self.speech_adaptor_phoneme_size):
             raise ValueError(
                 "speech_adaptor_phonemes must be 0 (off) or >= 2 (the CTC blank and at least one phoneme), with "

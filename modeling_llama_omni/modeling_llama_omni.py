@@ -282,8 +282,8 @@ class LlamaOmniPhoneticAdaptor(PhonemeHeadMixin, nn.Module):
     speech encoder and the LLM.
 
     1. An acoustic head reads each encoder frame with `speech_adaptor_phoneme_context` neighbours on each side
-       (Linear -> GELU -> Linear -> GELU -> Linear) and gives logits over `speech_adaptor_phonemes` classes at the encoder's frame rate (class 0 is the
-       CTC blank; trained with a phoneme CTC loss).
+       (Linear -> GELU -> Linear -> GELU -> Linear) and gives logits over `speech_adaptor_phonemes` classes at the
+       encoder's frame rate (class 0 is the CTC blank; trained with a phoneme CTC loss).
     2. Only their softmax goes on: embedded by `phoneme_embedding`, every `k = speech_downsample_rate` consecutive
        frames concatenated (frames left over at the end are discarded, as in the released adaptor), then `linear1`,
        the activation, the Transformer layers (`speech_adaptor_num_layers`, padded embeddings masked out) and

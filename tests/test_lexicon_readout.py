@@ -196,7 +196,8 @@ def test_model_card_describes_the_read_out():
     described = _adaptor_description(config, {"d_model": 512}, {"hidden_size": 576})
     assert described.startswith("lexicon read-out: 151 phoneme classes") and "35451 words" in described
     assert "3 frames in" in described  # the default window: the frame and its two neighbours
-    wider = _adaptor_description({**config, "speech_adaptor_phoneme_context": 3}, {"d_model": 512}, {"hidden_size": 576})
+    wider = _adaptor_description({**config, "speech_adaptor_phoneme_context": 3}, {"d_model": 512},
+                                 {"hidden_size": 576})
     assert "7 frames in" in wider
 
 

@@ -266,8 +266,8 @@ def augment_states(states: torch.Tensor, lengths: torch.Tensor, generator: torch
     `generator`, so a seeded run is repeatable.
     """
     if states.dim() != 3 or lengths.shape != states.shape[:1]:
-        raise ValueError(f"states must be (batch, frames, channels) with one length per clip, got {tuple(states.shape)} "
-                         f"and lengths {tuple(lengths.shape)}")
+        raise ValueError(f"states must be (batch, frames, channels) with one length per clip, got "
+                         f"{tuple(states.shape)} and lengths {tuple(lengths.shape)}")
     batch, frames, channels = states.shape
     keep = torch.ones(batch, frames, channels, dtype=torch.bool)
     for i in range(batch):
@@ -516,8 +516,8 @@ def warmup_adaptor(model: Any, datasets_dict: Any, config: AdaptorWarmupConfig, 
         ctc, norm_loss, _, _ = token_loss(adaptor.embed_phonemes(padded, lengths), lengths, batch)
         return ctc, norm_loss
 
-    augments = bool((config.time_masks and config.time_mask_frames) or (config.feature_masks and config.feature_mask_width)
-                    or config.state_dropout)
+    augments = bool((config.time_masks and config.time_mask_frames)
+                    or (config.feature_masks and config.feature_mask_width) or config.state_dropout)
     start = time.time()
     step, losses, log = 0, [], []
     window: dict[str, list[float]] = {}  # each loss term of the steps since the last log entry
