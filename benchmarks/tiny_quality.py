@@ -131,16 +131,14 @@ def heard_questions(model, processor, items: list[dict]) -> list[str] | None:
 
     if not getattr(model.model.speech_adaptor, "reads_out_tokens", False):
         return None
-    rate = processor.feature_extractor.sampling_rate
     dtype = next(model.model.speech_encoder.parameters()).dtype
     heard = []
-    for item in items:
-        audio = resample(item["audio"]["array"], item["audio"]["sampling_rate"], rate)
-        features = processor.feature_extractor(audio, sampling_rate=rate, return_tensors="pt",
-                                               return_attention_mask=True)
+    for item in items:  # the processor's own loading and features, as when the model answers
+        clip = processor.load_audio(item["audio"]["array"], sampling_rate=item["audio"]["sampling_rate"])
+        features, mask = processor.extract_features([clip])
         with torch.no_grad():
-            ids = model.model.read_out_speech(features.input_features.to(model.device, dtype),
-                                              features.attention_mask.to(model.device))[0]
+            ids = model.model.read_out_speech(torch.from_numpy(features).to(model.device, dtype),
+                                              torch.from_numpy(mask).to(model.device))[0]
         heard.append(processor.tokenizer.decode(ids, skip_special_tokens=True))
     return heard
 

@@ -38,11 +38,10 @@ def test_heard_questions_are_the_lexicon_read_out_of_each_clip():
     items = [{"audio": {"array": clip, "sampling_rate": rate}} for clip in clips]
     heard = heard_questions(model, processor, items)
     assert len(heard) == 2 and all(isinstance(text, str) for text in heard)
-    for clip, text in zip(clips, heard):  # each clip read alone, as the model reads it
-        features = processor.feature_extractor(clip, sampling_rate=rate, return_tensors="pt",
-                                               return_attention_mask=True)
+    for clip, text in zip(clips, heard):  # each clip read alone, from the inputs the processor gives the model
+        inputs = processor(audio=clip, sampling_rate=rate)
         with torch.no_grad():
-            ids = model.model.read_out_speech(features.input_features, features.attention_mask)[0]
+            ids = model.model.read_out_speech(inputs["input_features"], inputs["feature_attention_mask"])[0]
         assert text == processor.tokenizer.decode(ids, skip_special_tokens=True)
     mlp, mlp_processor = tiny_model_and_processor(seed=0)
     assert heard_questions(mlp, mlp_processor, items) is None  # the released adaptor gives embeddings, no words
