@@ -63,6 +63,26 @@ def resample(audio: np.ndarray, orig_sr: int, target_sr: int = 16000) -> np.ndar
     return AF.resample(torch.as_tensor(np.asarray(audio, dtype=np.float32)), orig_sr, target_sr).numpy()
 
 
+def transcribe_long(model, processor, clips: Sequence[np.ndarray], window_s: float = 30.0) -> list[str]:
+    """Whisper transcripts (`offline_assets.whisper.transcribe`, which takes clips of at most 30 s) of 16 kHz clips
+    of any length: a longer clip is cut into consecutive `window_s` windows, each transcribed, and their texts
+    joined, so that a very long answer (a speech decoder that never ended) is heard whole instead of stopping the
+    benchmark."""
+    from offline_assets.whisper import transcribe
+
+    window = int(window_s * 16000)
+    pieces, owners = [], []
+    for index, clip in enumerate(clips):
+        for start in range(0, max(len(clip), 1), window):
+            pieces.append(clip[start : start + window])
+            owners.append(index)
+    joined: list[list[str]] = [[] for _ in clips]
+    for index, text in zip(owners, transcribe(model, processor, pieces) if pieces else []):
+        if text:
+            joined[index].append(text)
+    return [" ".join(texts) for texts in joined]
+
+
 def distillmos_scores(clips: Sequence[np.ndarray], sampling_rate: int) -> list[float]:
     """distillMOS (the `distillmos` module of `evaluation.metrics`: pip `distillmos`, its bundled weights) of each
     clip; clips are resampled to 16 kHz (a clip under 0.1 s gets None)."""

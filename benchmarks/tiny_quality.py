@@ -44,7 +44,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import distillmos_scores, machine, resample, speech_words, wer, whisper_words  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    distillmos_scores, machine, resample, speech_words, transcribe_long, wer, whisper_words,
+)
 
 RESULTS = ROOT / "benchmarks" / "results" / "tiny_quality.json"
 DEMO_RESULTS = ROOT / "benchmarks" / "results" / "tiny_demo.json"
@@ -212,7 +214,7 @@ def run(model_dir: str | None = None, omega: int = 10, limit: int | None = None,
 
     # (2) answer ASR-WER and (4) distillMOS
     spoken = [r for r in records if r["audio_seconds"] > 0.1]
-    transcripts = transcribe(asr, asr_processor, [r["_audio16"] for r in spoken])
+    transcripts = transcribe_long(asr, asr_processor, [r["_audio16"] for r in spoken])
     for record, transcript in zip(spoken, transcripts):
         record["transcript"] = transcript
     mos = distillmos_scores([r["_audio16"] for r in spoken], 16000)
@@ -227,7 +229,7 @@ def run(model_dir: str | None = None, omega: int = 10, limit: int | None = None,
 
     # (3) speaking alone: the text-mode answers spoken by the model's own speech decoder
     alone = [r for r in records if r.get("_text_mode_audio16") is not None and r["_text_mode_audio16"].size > 1600]
-    alone_hyps = transcribe(asr, asr_processor, [r["_text_mode_audio16"] for r in alone])
+    alone_hyps = transcribe_long(asr, asr_processor, [r["_text_mode_audio16"] for r in alone])
     for record, transcript in zip(alone, alone_hyps):
         record["text_mode_transcript"] = transcript
 

@@ -18,6 +18,8 @@ SPEECH_DECODER_TYPES = ("ctc", "ar")
 # Which LLM states the speech loss pairs with response tokens: those that predicted them, or those at their positions.
 SPEECH_DECODER_ALIGNMENTS = ("predicting", "at_token")
 TTS_RNGS = ("own", "global")
+# What the autoregressive decoder's training cross-entropy normalises over (`tts_loss_vocabulary`).
+TTS_LOSS_VOCABULARIES = ("all", "speech")
 
 # Llama-3.1-8B-Instruct, the LLM of the released ICTNLP/Llama-3.1-8B-Omni checkpoint.
 _LLAMA31_8B = {
@@ -302,6 +304,12 @@ class LlamaOmniConfig(PreTrainedConfig):
             text and speech.
         tts_loss_weight (`float`, *optional*, defaults to 1.0):
             (`"ar"`) Weight of the TTS model's cross-entropy in the total loss.
+        tts_loss_vocabulary (`str`, *optional*, defaults to `"all"`):
+            (`"ar"`) Over what the training cross-entropy normalises: `"all"`, the whole TTS vocabulary (the
+            release's loss); `"speech"`, only the speech tokens and EOS, what decoding can write with
+            `tts_restrict_to_speech_tokens=True` (needs it). With a TTS vocabulary that holds the LLM's text tokens
+            (~49k for SmolLM2) and a small TTS model, `"speech"` makes the loss's output layer hundreds of times
+            smaller.
     """
 
     model_type = "llama_omni"
@@ -357,6 +365,7 @@ class LlamaOmniConfig(PreTrainedConfig):
     tts_token_texts: dict | None = None
     tts_rng: str = "own"
     tts_loss_weight: float = 1.0
+    tts_loss_vocabulary: str = "all"
 
     def __post_init__(self, **kwargs):
         if self.speech_decoder_type not in SPEECH_DECODER_TYPES:
@@ -465,6 +474,13 @@ class LlamaOmniConfig(PreTrainedConfig):
         if not isinstance(self.tts_restrict_to_speech_tokens, bool):
             raise ValueError(f"tts_restrict_to_speech_tokens must be True or False, got "
                              f"{self.tts_restrict_to_speech_tokens!r}")
+        if self.tts_loss_vocabulary not in TTS_LOSS_VOCABULARIES:
+            raise ValueError(f"tts_loss_vocabulary must be one of {TTS_LOSS_VOCABULARIES}, got "
+                             f"{self.tts_loss_vocabulary!r}")
+        if self.tts_loss_vocabulary == "speech" and not self.tts_restrict_to_speech_tokens:
+            raise ValueError("tts_loss_vocabulary='speech' trains what restricted decoding writes: it needs "
+                             "tts_restrict_to_speech_tokens=True (decoding over the whole vocabulary needs the "
+                             "loss over it, tts_loss_vocabulary='all')")
         texts = self.tts_token_texts
         if texts is not None and not (
             isinstance(texts, dict) and all(str(k).isdigit() and isinstance(v, str) for k, v in texts.items())

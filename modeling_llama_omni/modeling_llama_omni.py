@@ -1149,6 +1149,8 @@ class LlamaOmniForConditionalGeneration(LlamaOmniPreTrainedModel, GenerationMixi
             model.tie_weights()
         if tts_model is not None:
             model.speech_decoder.tts_model.load_state_dict(tts_model.state_dict())
+        if config.speech_decoder_type == "ar":  # the TTS model's own tied embeddings and head (built untied here)
+            model.all_tied_weights_keys = model.get_expanded_tied_weights_keys(all_submodels=True)
             model.tie_weights()
         generation_config = getattr(language_model, "generation_config", None)
         if generation_config is not None:

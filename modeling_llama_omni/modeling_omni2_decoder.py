@@ -51,9 +51,11 @@ class ARSpeechDecoderOutput(ModelOutput):
         Cross-entropy of the speech tokens (and the final EOS) of the Read-Write sequences, summed and divided by the
         number of targets.
     logits (`torch.FloatTensor` of shape `(num_targets, tts_vocab_size)`):
-        The TTS model's logits at the positions that predict a target, in order (sample by sample).
+        The TTS model's logits at the positions that predict a target, in order (sample by sample); with
+        `tts_loss_vocabulary="speech"`, only those of the speech tokens and EOS (`(num_targets, unit_vocab_size + 1)`).
     labels (`torch.LongTensor` of shape `(num_targets,)`):
-        The TTS ids those logits predict.
+        The TTS ids those logits predict (with `tts_loss_vocabulary="speech"`: their indices among those columns,
+        unit `u` -> `u`, EOS -> `unit_vocab_size`).
     """
 
     loss: torch.FloatTensor | None = None
@@ -176,7 +178,8 @@ class LlamaOmniARSpeechDecoder(nn.Module):
         return self.fusion(hidden_states.to(self.device, self.dtype), self.embed(token_ids))
 
     def read_write_sequence(
-        self, fused: torch.FloatTensor, units: torch.LongTensor, read_size: int, write_size: int
+        self, fused: torch.FloatTensor, units: torch.LongTensor, read_size: int, write_size: int,
+        token_embeddings: torch.FloatTensor | None = None,
     ) -> tuple[torch.FloatTensor, torch.LongTensor]:
         """
         The teacher-forced TTS input of one sample and its labels.
@@ -184,6 +187,9 @@ class LlamaOmniARSpeechDecoder(nn.Module):
         Args:
             fused (`torch.FloatTensor` of shape `(num_text_tokens, tts_hidden_size)`): fused text states.
             units (`torch.LongTensor` of shape `(num_units,)`): the response's speech units.
+            token_embeddings (`torch.FloatTensor` of shape `(num_units + 2, tts_hidden_size)`, *optional*): the TTS
+                embeddings of `<sep>`, the units' speech tokens and EOS, in that order (looked up here when not given;
+                `forward` looks up a whole batch's at once).
 
         Returns:
             `(inputs_embeds, labels)` of shapes `(length, tts_hidden_size)` and `(length,)`: labels are the TTS ids
@@ -191,11 +197,13 @@ class LlamaOmniARSpeechDecoder(nn.Module):
             and -100 at the text positions.
         """
         device = fused.device
-        text = torch.cat([fused, self.embed(torch.tensor([self.sep_token_id], device=device))], dim=0)
         speech_ids = torch.cat(
             [self.speech_token_ids(units.to(device)), torch.tensor([self.eos_token_id], device=device)]
         )
-        speech = self.embed(speech_ids)
+        if token_embeddings is None:
+            token_embeddings = self.embed(torch.cat([torch.tensor([self.sep_token_id], device=device), speech_ids]))
+        text = torch.cat([fused, token_embeddings[:1]], dim=0)
+        speech = token_embeddings[1:]
         pieces, labels = [], []
         for kind, start, end in read_write_layout(text.shape[0], speech_ids.shape[0], read_size, write_size):
             if kind == TEXT:
@@ -228,11 +236,17 @@ class LlamaOmniARSpeechDecoder(nn.Module):
             unit_labels (`torch.LongTensor` of shape `(batch_size, max_units)`): speech units, padded with -100.
         """
         fused = self.fuse(hidden_states, token_ids.clamp(min=0))  # padding ids (any value) are never read
+        device = fused.device
+        units = [row[row >= 0].to(device) for row in unit_labels]
+        # One lookup of the whole batch's <sep>, speech and EOS embeddings: the backward of each lookup builds a
+        # gradient as large as the whole TTS table (the LLM's vocabulary and the units).
+        sep, eos = torch.tensor([self.sep_token_id], device=device), torch.tensor([self.eos_token_id], device=device)
+        ids = [torch.cat([sep, self.speech_token_ids(u), eos]) for u in units]
+        embedded = self.embed(torch.cat(ids)).split([x.shape[0] for x in ids])
         sequences, label_sequences = [], []
         for i, n in enumerate(lengths.tolist()):
-            units = unit_labels[i][unit_labels[i] >= 0]
             embeds, labels = self.read_write_sequence(
-                fused[i, : int(n)], units, self.config.read_size, self.config.write_size
+                fused[i, : int(n)], units[i], self.config.read_size, self.config.write_size, embedded[i]
             )
             sequences.append(embeds)
             label_sequences.append(labels)
@@ -247,10 +261,36 @@ class LlamaOmniARSpeechDecoder(nn.Module):
         # Only the positions that predict a target need logits (the TTS vocabulary is large).
         targets = labels[:, 1:]
         selected = targets != IGNORE_INDEX
-        logits = self.tts_model.get_output_embeddings()(hidden[:, :-1][selected])
         target_ids = targets[selected]
+        if getattr(self.config, "tts_loss_vocabulary", "all") == "speech":
+            logits, target_ids = self.writable_logits(hidden[:, :-1][selected], target_ids)
+        else:
+            logits = self.tts_model.get_output_embeddings()(hidden[:, :-1][selected])
         loss = F.cross_entropy(logits.float(), target_ids, reduction="sum") / max(int(target_ids.numel()), 1)
         return ARSpeechDecoderOutput(loss=loss, logits=logits, labels=target_ids)
+
+    def writable_logits(
+        self, hidden: torch.FloatTensor, target_ids: torch.LongTensor
+    ) -> tuple[torch.FloatTensor, torch.LongTensor]:
+        """
+        The logits of the tokens restricted decoding can write (the speech tokens, then EOS) and the targets as
+        indices among them (`tts_loss_vocabulary="speech"`): speech unit `u` is index `u`, EOS is `unit_vocab_size`.
+
+        Args:
+            hidden (`torch.FloatTensor` of shape `(num_targets, tts_hidden_size)`): the TTS model's last hidden states
+                at the positions that predict a target.
+            target_ids (`torch.LongTensor` of shape `(num_targets,)`): the TTS ids they predict.
+        """
+        head = self.tts_model.get_output_embeddings()
+        first = self.speech_token_offset
+        rows = torch.cat([torch.arange(first, first + self.num_speech_tokens, device=hidden.device),
+                          torch.tensor([self.eos_token_id], device=hidden.device)])
+        bias = head.bias[rows] if head.bias is not None else None
+        logits = F.linear(hidden, head.weight[rows], bias)
+        is_eos = target_ids == self.eos_token_id
+        indices = torch.where(is_eos, torch.full_like(target_ids, self.num_speech_tokens),
+                              target_ids - self.speech_token_offset)
+        return logits, indices
 
     @staticmethod
     def num_targets(unit_labels: torch.LongTensor) -> torch.LongTensor:

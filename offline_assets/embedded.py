@@ -165,6 +165,8 @@ def base_model(architecture: dict[str, Any] | None = None, dtype: torch.dtype = 
         **decoder,
     }
     speech_decoder_config.setdefault("num_key_value_heads", speech_decoder_config.get("num_attention_heads", 4))
+    if arch.get("speech_decoder_type") == "ar":  # an autoregressive decoder (its `tts_config` is in `arch`)
+        speech_decoder_config = None
     model = LlamaOmniForConditionalGeneration.from_components(
         whisper, language_model, speech_decoder_config=speech_decoder_config, speech_token_id=speech_token_id,
         dtype=dtype, **arch,
@@ -204,7 +206,12 @@ def write_weights(model, processor_settings: dict[str, Any], vocoder: dict[str, 
 
     folder = Path(weights_dir) if weights_dir is not None else WEIGHTS_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    save_file(trained_state_dict(model), str(folder / MODEL_WEIGHTS), metadata={"format": "pt"})
+    state, seen = trained_state_dict(model), set()
+    for key, value in state.items():  # tied weights (an autoregressive decoder's embeddings and head): one copy each
+        if value.data_ptr() in seen:
+            state[key] = value.clone()
+        seen.add(value.data_ptr())
+    save_file(state, str(folder / MODEL_WEIGHTS), metadata={"format": "pt"})
     for stale in ("vocoder.safetensors",):
         (folder / stale).unlink(missing_ok=True)
     if (folder / "unit_extractor").is_dir():

@@ -87,6 +87,48 @@ def test_corrupt_or_missing_weights_give_a_clear_error(tmp_path):
         embedded.check_asset_packages(manifest)
 
 
+def test_an_autoregressive_decoder_round_trips_through_the_weights_and_manifest(tmp_path, monkeypatch):
+    """`build-default --speech-decoder ar`'s export: its tied TTS table is written once per key (safetensors refuses
+    shared tensors), and `base_model` rebuilds the autoregressive decoder from the manifest's architecture, with
+    the same weights."""
+    from types import SimpleNamespace
+
+    from offline_assets import sources, whisper as whisper_assets
+    from tests.tiny_components import make_tiny_processor
+    from trainers.scripts.build_default import ar_decoder_fields
+
+    whisper, llm = _components()
+    processor = make_tiny_processor()
+    monkeypatch.setattr(whisper_assets, "whisper_base", lambda: (whisper, SimpleNamespace(
+        feature_extractor=processor.feature_extractor)))
+    monkeypatch.setattr(sources, "load_smollm2", lambda dtype=torch.float32: (llm, processor.tokenizer))
+    monkeypatch.setattr(embedded, "check_asset_packages", lambda manifest=None: {})
+    small = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2}
+    architecture = {k: v for k, v in embedded.DEFAULT_ARCHITECTURE.items()
+                    if k not in ("speech_decoder", "ctc_upsample_factor", "speech_decoder_token_embeddings",
+                                 "speech_decoder_token_residuals", "speech_decoder_token_phonemes")}
+    fields = ar_decoder_fields(llm.config, architecture["unit_vocab_size"])
+    architecture.update(fields, tts_config={**fields["tts_config"], **small})
+    model, _ = embedded.base_model(architecture, system_prompt="Be brief.")
+    assert model.config.speech_decoder_type == "ar" and model.config.speech_decoder_config is None
+    head = model.speech_decoder.tts_model.get_output_embeddings().weight
+    assert head.data_ptr() == model.speech_decoder.tts_model.get_input_embeddings().weight.data_ptr()
+    assert not llm.config.tie_word_embeddings  # the LLM's own head stays its own
+    assert model.lm_head.weight.data_ptr() != model.get_input_embeddings().weight.data_ptr()
+    torch.testing.assert_close(model.lm_head.weight, llm.lm_head.weight)
+    folder = embedded.write_weights(model, {}, embedded.DEFAULT_VOCODER, architecture, {}, weights_dir=tmp_path)
+    manifest = embedded.read_manifest(folder)
+    rebuilt, _ = embedded.base_model(manifest["architecture"], system_prompt="Be brief.")
+    from safetensors.torch import load_file
+
+    state = load_file(str(folder / embedded.MODEL_WEIGHTS))
+    assert set(state) == set(embedded.trained_state_dict(rebuilt))
+    rebuilt.load_state_dict(state, strict=False)
+    for name, tensor in embedded.trained_state_dict(model).items():
+        assert torch.equal(rebuilt.state_dict()[name], tensor), name
+    assert rebuilt.config.tts_loss_vocabulary == "speech" and rebuilt.config.write_size == fields["write_size"]
+
+
 def _words(text: str) -> set[str]:
     return set(re.findall(r"[a-z]+", text.lower()))
 

@@ -96,6 +96,11 @@ def test_ar_config_defaults_round_trip_and_checks(tmp_path):
         tiny_config("qwen2", **{**kwargs, "write_size": 0})
     with pytest.raises(ValueError, match="tts_top_p"):
         tiny_config("qwen2", **{**kwargs, "tts_top_p": 0.0})
+    with pytest.raises(ValueError, match="tts_loss_vocabulary must be one of"):
+        tiny_config("qwen2", **{**kwargs, "tts_loss_vocabulary": "units"})
+    with pytest.raises(ValueError, match="needs tts_restrict_to_speech_tokens=True"):
+        tiny_config("qwen2", **{**kwargs, "tts_loss_vocabulary": "speech", "tts_restrict_to_speech_tokens": False})
+    assert tiny_config("qwen2", **{**kwargs, "tts_loss_vocabulary": "speech"}).tts_loss_vocabulary == "speech"
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -425,6 +430,30 @@ def test_teacher_forced_sequence_is_the_streamed_sequence(model_and_processor):
             assert allowed[int(out.logits[i, allowed].argmax())] == label, i
         expected = torch.nn.functional.cross_entropy(out.logits, out.labels)
         torch.testing.assert_close(out.loss, expected)
+
+
+def test_loss_over_the_writable_tokens(model_and_processor):
+    """`tts_loss_vocabulary="speech"`: the logits are the full head's columns of the speech tokens and EOS (in that
+    order), the labels their indices among them, and the loss the cross-entropy over those columns alone."""
+    import copy
+
+    model, _ = model_and_processor
+    decoder = model.speech_decoder
+    restricted = copy.deepcopy(decoder)
+    restricted.config = copy.deepcopy(decoder.config)
+    restricted.config.tts_loss_vocabulary = "speech"
+    hidden, tokens = _random_answer(model, 7, seed=3)
+    count, offset = decoder.num_speech_tokens, decoder.speech_token_offset
+    units = torch.tensor([[5, 0, count - 1, 7, 7, 2, 11, 3, 1, 4, 9, 6]])
+    with torch.no_grad():
+        full = decoder(hidden, tokens, torch.tensor([7]), units)
+        out = restricted(hidden, tokens, torch.tensor([7]), units)
+    columns = list(range(offset, offset + count)) + [decoder.eos_token_id]
+    assert out.logits.shape == (units.shape[1] + 1, count + 1)
+    torch.testing.assert_close(out.logits, full.logits[:, columns])
+    assert out.labels.tolist() == units[0].tolist() + [count]
+    torch.testing.assert_close(out.loss, torch.nn.functional.cross_entropy(full.logits[:, columns], out.labels))
+    assert float(out.loss) < float(full.loss)  # the other tokens' share of the probability is not counted
 
 
 def test_speech_loss_from_the_full_model_and_from_cached_states_agree(model_and_processor):

@@ -278,6 +278,36 @@ def test_other_decoders_train(model_and_processor, cache_dir, tmp_path, kind):
     new_ctc_decoder(model)  # leave the module's model as the other tests expect it
 
 
+def test_build_default_autoregressive_decoder_trains_saves_and_loads(model_and_processor, cache_dir, tmp_path):
+    """`llama-omni build-default --speech-decoder ar`'s decoder (`ar_decoder_fields`): the TTS vocabulary is the
+    LLM's text ids, <sep>, then the units; its loss covers only what decoding writes; it learns, and its saved
+    checkpoint rebuilds the same decoder (loss setting included)."""
+    from trainers.scripts.build_default import AR_DECODER, AR_STREAMING, ar_decoder_fields
+
+    model, _ = model_and_processor
+    text = model.config.text_config
+    fields = ar_decoder_fields(text, UNIT_VOCAB)
+    assert fields["tts_sep_token_id"] == text.vocab_size and fields["tts_speech_token_offset"] == text.vocab_size + 1
+    assert fields["tts_config"]["vocab_size"] == text.vocab_size + 1 + UNIT_VOCAB
+    assert fields["tts_loss_vocabulary"] == "speech" and fields["tts_restrict_to_speech_tokens"]
+    torch.manual_seed(0)
+    model.replace_speech_decoder(**{**fields, "tts_config": {**fields["tts_config"], "hidden_size": 32,
+                                                             "intermediate_size": 64, "num_hidden_layers": 2}})
+    assert (model.config.read_size, model.config.write_size) == (AR_STREAMING["read_size"], AR_STREAMING["write_size"])
+    assert model.config.tts_config.num_attention_heads == AR_DECODER["num_attention_heads"]
+    config = small_config(max_steps=60, learning_rate=3e-3, eval_every=60, log_every=5,
+                          eval_decoding_kwargs={"do_sample": False, "max_new_tokens": 30})
+    summary = train_phoneme_decoder(model, cache_dir, tmp_path, config)
+    losses = [e["loss"] for e in summary["history"] if "loss" in e]
+    assert losses[-1] < 0.7 * losses[0] and 0 <= summary["final_per"]
+    other, _ = tiny_model_and_processor()
+    load_phoneme_decoder(other, tmp_path / "checkpoint")
+    assert other.config.tts_loss_vocabulary == "speech" and other.config.write_size == AR_STREAMING["write_size"]
+    for a, b in zip(model.speech_decoder.state_dict().values(), other.speech_decoder.state_dict().values()):
+        torch.testing.assert_close(a, b)
+    new_ctc_decoder(model)  # leave the module's model as the other tests expect it
+
+
 # -- the pronunciation table (speech_decoder_token_phonemes) -----------------------------------------------------------
 
 

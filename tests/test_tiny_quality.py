@@ -45,3 +45,25 @@ def test_heard_questions_are_the_lexicon_read_out_of_each_clip():
         assert text == processor.tokenizer.decode(ids, skip_special_tokens=True)
     mlp, mlp_processor = tiny_model_and_processor(seed=0)
     assert heard_questions(mlp, mlp_processor, items) is None  # the released adaptor gives embeddings, no words
+
+
+def test_long_answers_are_transcribed_in_30_second_windows(monkeypatch):
+    """`transcribe_long`: a clip over 30 s is cut into consecutive windows (Whisper's `transcribe` refuses it
+    whole), their texts joined in order; shorter clips go through as they are, and silent windows add nothing."""
+    from benchmarks import common
+    from offline_assets import whisper
+
+    seen = []
+
+    def fake_transcribe(model, processor, clips):
+        assert all(len(c) <= 30 * 16000 for c in clips)
+        seen.extend(len(c) for c in clips)
+        return [f"w{len(c)}" if c.any() else "" for c in clips]
+
+    monkeypatch.setattr(whisper, "transcribe", fake_transcribe)
+    long = np.ones(30 * 16000 * 2 + 8000, dtype=np.float32)
+    long[30 * 16000 : 60 * 16000] = 0  # a silent middle window
+    texts = common.transcribe_long(None, None, [np.ones(16000, dtype=np.float32), long])
+    assert seen == [16000, 480000, 480000, 8000]
+    assert texts == ["w16000", "w480000 w8000"]
+    assert common.transcribe_long(None, None, []) == []

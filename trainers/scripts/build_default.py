@@ -23,7 +23,9 @@ Steps (each one resumable and skipped when its output is complete; `--steps` pic
    answers the written one (the answered questions; the corpus step's answers are the targets).
 7. `states`: the frozen LLM reads each corpus answer after its question (teacher forcing, text mode); the hidden
    states that predicted each answer token and the tokens are cached (trainers/stages/phoneme_decoder.py).
-8. `decoder`: the CTC speech decoder learns the answers' phoneme ids from those states and the tokens' embeddings.
+8. `decoder`: the CTC speech decoder learns the answers' phoneme ids from those states and the tokens' embeddings
+   (`--speech-decoder ar`: LLaMA-Omni2's autoregressive decoder learns them instead; not shipped, see the recipe
+   README).
 9. `export`: the trained parts (the adaptor: acoustic head and read-out, or stage 1's; the speech decoder) and a
    manifest into offline_assets/llama_omni_tiny/, which `offline_assets.embedded.assemble_default()` reads; the
    unit vocoder is Piper joe's whole VITS voice, read from its pip package (nothing trained).
@@ -105,6 +107,16 @@ CORPUS_SETTINGS = {"dtype": "bfloat16", "batch_size": 32, "max_new_tokens": 64}
 DECODER_STEPS = 3000
 DECODER_TRAINING = {"learning_rate": 1e-3, "warmup_steps": 200, "batch_tokens": 1024, "eval_every": 500,
                     "eval_max_records": 400, "checkpoint_every": 250, "state_noise_std": 0.05}
+SPEECH_DECODERS = ("ctc", "ar")
+# `--speech-decoder ar` (not shipped; recipe README): LLaMA-Omni2's autoregressive decoder on the same phoneme units,
+# a 4-layer Qwen2 TTS model of the CTC decoder's width whose vocabulary is SmolLM2's tokens, <sep> and the 151 units
+# (`ar_decoder_fields`), reading 3 tokens and writing 12 units at a time (the training answers have 4.4 units per
+# token: writing a little less than that keeps the decoder just behind the text it has read instead of ahead of
+# it), greedy. Its loss covers only what decoding can write (`tts_loss_vocabulary="speech"`), and its validation PER
+# is measured on fewer answers (each is decoded unit by unit).
+AR_DECODER = {"hidden_size": 256, "intermediate_size": 1024, "num_hidden_layers": 4, "num_attention_heads": 4}
+AR_STREAMING = {"read_size": 3, "write_size": 12}
+AR_DECODER_TRAINING = {"eval_max_records": 100}
 
 
 def embedded_system_prompt(max_words: int = 40) -> str:
@@ -487,12 +499,34 @@ def _corpus_records(work: Path) -> list[dict[str, Any]]:
     return records
 
 
-def _decoder_model(work: Path):
-    """The `init` model with the shipped architecture's speech decoder, and its processor."""
+def ar_decoder_fields(text_config, unit_vocab_size: int = 151) -> dict[str, Any]:
+    """The `LlamaOmniConfig` fields of the autoregressive speech decoder of `--speech-decoder ar` (`AR_DECODER`,
+    `AR_STREAMING`) for an LLM with `text_config`: the TTS vocabulary is the LLM's text ids, then `<sep>`, then the
+    speech units (as in LLaMA-Omni2's release), and the LLM's end of turn ends the speech."""
+    text_vocab = int(text_config.vocab_size)
+    eos = text_config.eos_token_id
+    eos = int(eos[0] if isinstance(eos, (list, tuple)) else eos)
+    tts_config = {"model_type": "qwen2", "vocab_size": text_vocab + 1 + unit_vocab_size,
+                  "num_key_value_heads": AR_DECODER["num_attention_heads"], "max_position_embeddings": 4096,
+                  "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0}, "bos_token_id": None,
+                  "eos_token_id": eos, "pad_token_id": None, "tie_word_embeddings": True, **AR_DECODER}
+    return {"speech_decoder_type": "ar", "unit_vocab_size": unit_vocab_size, "tts_config": tts_config,
+            "tts_sep_token_id": text_vocab, "tts_speech_token_offset": text_vocab + 1, "tts_eos_token_id": eos,
+            "tts_do_sample": False, "tts_restrict_to_speech_tokens": True, "tts_loss_vocabulary": "speech",
+            **AR_STREAMING}
+
+
+def _decoder_model(work: Path, speech_decoder: str = "ctc"):
+    """The `init` model with the shipped architecture's speech decoder (or, `speech_decoder="ar"`, the
+    autoregressive one of `ar_decoder_fields`), and its processor."""
     from offline_assets.embedded import DEFAULT_ARCHITECTURE
     from trainers.stages.common import load_model_and_processor
 
     model, processor = load_model_and_processor(str(work / "init"))
+    if speech_decoder == "ar":
+        model.replace_speech_decoder(**ar_decoder_fields(model.config.text_config,
+                                                         DEFAULT_ARCHITECTURE["unit_vocab_size"]))
+        return model, processor
     arch = dict(DEFAULT_ARCHITECTURE)
     names = ("ctc_upsample_factor", "unit_vocab_size", "speech_decoder_token_embeddings",
              "speech_decoder_token_residuals", "speech_decoder_token_phonemes")
@@ -534,8 +568,9 @@ def step_states(work: Path) -> None:
     _log(f"states: {result}")
 
 
-def step_decoder(work: Path, minutes: float, max_steps: int) -> None:
-    """Trains the CTC speech decoder on the cached states (resumes from its last checkpoint)."""
+def step_decoder(work: Path, minutes: float, max_steps: int, speech_decoder: str = "ctc") -> None:
+    """Trains the speech decoder (the CTC one, or `speech_decoder="ar"`, the autoregressive one) on the cached
+    states (resumes from its last checkpoint)."""
     from trainers.stages.phoneme_decoder import (
         PhonemeDecoderConfig,
         PhonemeStateCache,
@@ -548,11 +583,13 @@ def step_decoder(work: Path, minutes: float, max_steps: int) -> None:
     target = work / "decoder"
     if _done(target):
         return
-    model, _ = _decoder_model(work)
-    config = PhonemeDecoderConfig(max_minutes=minutes, max_steps=max_steps, **DECODER_TRAINING)
+    model, _ = _decoder_model(work, speech_decoder)
+    training = {**DECODER_TRAINING, **(AR_DECODER_TRAINING if speech_decoder == "ar" else {})}
+    config = PhonemeDecoderConfig(max_minutes=minutes, max_steps=max_steps, **training)
     summary = train_phoneme_decoder(model, work / "state_cache", target, config)
-    summary = {k: v for k, v in summary.items() if k != "history"}
-    if model.speech_decoder.token_phonemes is not None:  # the baseline: the pronunciation table read token by token
+    summary = {"speech_decoder": speech_decoder, **{k: v for k, v in summary.items() if k != "history"}}
+    # the baseline: the pronunciation table read token by token (the CTC decoder's)
+    if getattr(model.speech_decoder, "token_phonemes", None) is not None:
         validation = validation_subset(PhonemeStateCache(work / "state_cache").load("validation"),
                                        config.eval_max_records)
         summary["table_alone_per"] = table_phoneme_error_rate(model, validation)
@@ -634,6 +671,13 @@ def step_export(work: Path, weights_dir: Path | None = None, adaptor_from: Path 
     settings = {"default_system_prompt": embedded_system_prompt(), "default_instruction": "<speech>",
                 "generation": dict(EMBEDDED_GENERATION)}
     architecture = {**DEFAULT_ARCHITECTURE, **EMBEDDED_PENALTIES}
+    if model.config.speech_decoder_type == "ar":  # the decoder step's autoregressive decoder, as it was trained
+        for name in ("speech_decoder", "ctc_upsample_factor", "speech_decoder_token_embeddings",
+                     "speech_decoder_token_residuals", "speech_decoder_token_phonemes"):
+            architecture.pop(name, None)
+        architecture.update(ar_decoder_fields(model.config.text_config, model.config.unit_vocab_size))
+        architecture["tts_config"] = {k: v for k, v in model.config.tts_config.to_dict().items()
+                                      if k in architecture["tts_config"]}
     defaults = LlamaOmniConfig()
     names = ("speech_adaptor_num_layers", *PHONETIC_ADAPTOR, "speech_adaptor_phoneme_context", "speech_adaptor_lexicon")
     if model.config.speech_adaptor_lexicon is not None:  # only the acoustic head's settings matter
@@ -681,6 +725,10 @@ def main(argv: list[str] | None = None) -> int:
                              "embeddings; its warm-up also learns from the corpus's written sentences)")
     parser.add_argument("--phonetic-adaptor", action="store_const", const="phonetic", dest="adaptor",
                         help="the same as --adaptor phonetic")
+    parser.add_argument("--speech-decoder", choices=SPEECH_DECODERS, default="ctc",
+                        help="the decoder step's speech decoder: 'ctc' (the shipped one) or 'ar' (LLaMA-Omni2's "
+                             "autoregressive decoder on the same phoneme units, AR_DECODER; not shipped); the export "
+                             "takes whichever the decoder step trained")
     parser.add_argument("--weights-dir", default=None, help="export here instead of the package's llama_omni_tiny/")
     args = parser.parse_args(argv)
     steps = [s.strip() for s in args.steps.split(",") if s.strip()]
@@ -717,7 +765,7 @@ def main(argv: list[str] | None = None) -> int:
         elif step == "states":
             step_states(work)
         elif step == "decoder":
-            step_decoder(work, args.decoder_minutes, args.decoder_steps)
+            step_decoder(work, args.decoder_minutes, args.decoder_steps, args.speech_decoder)
         elif step == "export":
             step_export(work, Path(args.weights_dir) if args.weights_dir else None,
                         Path(args.adaptor_from) if args.adaptor_from else None)

@@ -78,6 +78,7 @@ _DECODER_FIELDS = (
     "tts_restrict_to_speech_tokens",
     "tts_rng",
     "tts_loss_weight",
+    "tts_loss_vocabulary",
 )
 
 # ----------------------------------------------------------------------------------------------------------------------
