@@ -22,8 +22,10 @@ alsa-utils) when present. Figures:
 5. distillMOS of the speech answers.
 6. TTFA (time to first audio, from the audio read to the first audio chunk) at Omega = `--omega` (10), and the total
    time of each answer, streaming with `model.stream`.
-7. with a lexicon read-out adaptor: what it heard in each held-out question (`heard_question`, the words the LLM is
-   given) and their WER against the question (`question_read_out_wer`; speech_words normalisation).
+7. with a lexicon read-out adaptor: what it heard in each held-out question and recorded clip (`heard_question`, the
+   words the LLM is given) and their WER against the question (`question_read_out_wer`, `recorded_read_out_wer`;
+   speech_words normalisation); beside it, as a reference for how clearly the clips say their words, Whisper-base's
+   own transcripts of the same clips (`whisper_base_question_wer`; not part of the model).
 
 Results go to `benchmarks/results/tiny_quality.json`.
 """
@@ -125,10 +127,19 @@ def worst_answers(references: list[str], hypotheses: list[str], count: int = 3) 
     return sorted(scored, key=lambda item: -item["errors"])[:count]
 
 
+def question_clip(processor, item: dict) -> np.ndarray:
+    """The audio of a question (`item["audio"]`: an array with its sampling rate, or a file) as the processor loads
+    it when the model answers (mono, at its sampling rate)."""
+    audio = item["audio"]
+    if isinstance(audio, dict):
+        return processor.load_audio(audio["array"], sampling_rate=audio["sampling_rate"])
+    return processor.load_audio(audio)
+
+
 def heard_questions(model, processor, items: list[dict]) -> list[str] | None:
     """What a lexicon read-out adaptor hears in each spoken question (`items`' `audio`: an array and its sampling
-    rate): its read-out as text, the words the LLM is given. None when the model's adaptor gives embeddings (there is
-    nothing to read)."""
+    rate, or a file): its read-out as text, the words the LLM is given. None when the model's adaptor gives embeddings
+    (there is nothing to read)."""
     import torch
 
     if not getattr(model.model.speech_adaptor, "reads_out_tokens", False):
@@ -136,13 +147,21 @@ def heard_questions(model, processor, items: list[dict]) -> list[str] | None:
     dtype = next(model.model.speech_encoder.parameters()).dtype
     heard = []
     for item in items:  # the processor's own loading and features, as when the model answers
-        clip = processor.load_audio(item["audio"]["array"], sampling_rate=item["audio"]["sampling_rate"])
-        features, mask = processor.extract_features([clip])
+        features, mask = processor.extract_features([question_clip(processor, item)])
         with torch.no_grad():
             ids = model.model.read_out_speech(torch.from_numpy(features).to(model.device, dtype),
                                               torch.from_numpy(mask).to(model.device))[0]
         heard.append(processor.tokenizer.decode(ids, skip_special_tokens=True))
     return heard
+
+
+def heard_wer(records: list[dict], kind: str, field: str) -> float | None:
+    """WER (speech_words normalisation) of what was heard (`field` of each record) in the questions of one `kind`
+    ("heldout" or "alsa") against the questions; None without such records."""
+    chosen = [r for r in records if r["kind"] == kind and field in r]
+    if not chosen:
+        return None
+    return round(wer([r["question"] for r in chosen], [r[field] for r in chosen]), 4)
 
 
 def demo_record(records: list[dict]) -> dict | None:
@@ -203,10 +222,14 @@ def run(model_dir: str | None = None, omega: int = 10, limit: int | None = None,
                         "question": item["instruction"], "gold": item["answer"], "speech_mode": result.text,
                         "ttfa_s": result.ttfa_s, "total_s": result.total_s, "audio_seconds": result.audio_s,
                         "_audio16": resample(result.audio, result.sampling_rate, 16000)})
-    heldout_items = [item for item in inputs if item["kind"] == "heldout"]
-    heard = heard_questions(model, processor, heldout_items)  # after the answers: no part of their timing
-    for record, text in zip([r for r in records if r["kind"] == "heldout"], heard or []):
+    heard = heard_questions(model, processor, inputs)  # after the answers: no part of their timing
+    for record, text in zip(records, heard or []):
         record["heard_question"] = text
+    # a reference for hearing, not part of the model: what Whisper-base (encoder and decoder) hears in the same clips
+    clips16 = [resample(question_clip(processor, item), processor.feature_extractor.sampling_rate, 16000)
+               for item in inputs]
+    for record, text in zip(records, transcribe_long(asr, asr_processor, clips16)):
+        record["whisper_base_heard"] = text
     for record in tqdm([r for r in records if r["kind"] == "heldout"], desc="text-mode answers (spoken too)",
                        disable=not progress):
         record["text_mode"], record["_text_mode_audio16"] = text_answer(model, processor, record["question"],
@@ -264,9 +287,10 @@ def run(model_dir: str | None = None, omega: int = 10, limit: int | None = None,
                                                   normalize=whisper_words), 4),
         "answer_asr_worst": worst_answers([r["speech_mode"] for r in spoken], [r["transcript"] for r in spoken]),
         "answers_without_audio": len(records) - len(spoken),
-        "question_read_out_wer": round(wer([r["question"] for r in records if "heard_question" in r],
-                                           [r["heard_question"] for r in records if "heard_question" in r]), 4)
-        if heard is not None else None,
+        "question_read_out_wer": heard_wer(records, "heldout", "heard_question") if heard is not None else None,
+        "recorded_read_out_wer": heard_wer(records, "alsa", "heard_question") if heard is not None else None,
+        "whisper_base_question_wer": {kind: heard_wer(records, kind, "whisper_base_heard")
+                                      for kind in ("heldout", "alsa")},
         "demo_question": demo_record(records),
         "speaking_from_text_mode": {
             "answers": len(alone),
@@ -321,6 +345,11 @@ def main(argv: list[str] | None = None) -> int:
               "sentences")
     if result["question_read_out_wer"] is not None:
         print(f"the questions as the lexicon read-out heard them: {result['question_read_out_wer']:.1%} WER")
+    if result["recorded_read_out_wer"] is not None:
+        print(f"the recorded clips as the lexicon read-out heard them: {result['recorded_read_out_wer']:.1%} WER")
+    reference = result["whisper_base_question_wer"]
+    print("for reference, Whisper-base's own transcripts of the same clips: "
+          + ", ".join(f"{kind} {value:.1%} WER" for kind, value in reference.items() if value is not None))
     demo = result["demo_question"]
     if demo is not None:
         if demo["heard_question"] is not None:

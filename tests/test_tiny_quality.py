@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from benchmarks.tiny_quality import demo_record, heard_questions
+from benchmarks.tiny_quality import demo_record, heard_questions, heard_wer
 from offline_assets.embedded import DEMO_QUESTION_TEXT
 from tests.tiny_components import make_speech
 from tests.tiny_models import tiny_model_and_processor
@@ -28,7 +28,9 @@ def test_demo_record_says_whether_the_answer_is_in_the_text_and_heard():
     assert demo_record([silent])["answer_heard"] is False
 
 
-def test_heard_questions_are_the_lexicon_read_out_of_each_clip():
+def test_heard_questions_are_the_lexicon_read_out_of_each_clip(tmp_path):
+    import soundfile
+
     from tests.test_lexicon_readout import lexicon_model
 
     model, processor, _ = lexicon_model()
@@ -38,6 +40,8 @@ def test_heard_questions_are_the_lexicon_read_out_of_each_clip():
     items = [{"audio": {"array": clip, "sampling_rate": rate}} for clip in clips]
     heard = heard_questions(model, processor, items)
     assert len(heard) == 2 and all(isinstance(text, str) for text in heard)
+    soundfile.write(tmp_path / "second.wav", clips[1], rate)  # a recorded clip is read from its file
+    assert heard_questions(model, processor, [{"audio": str(tmp_path / "second.wav")}]) == heard[1:]
     for clip, text in zip(clips, heard):  # each clip read alone, from the inputs the processor gives the model
         inputs = processor(audio=clip, sampling_rate=rate)
         with torch.no_grad():
@@ -67,3 +71,18 @@ def test_long_answers_are_transcribed_in_30_second_windows(monkeypatch):
     assert seen == [16000, 480000, 480000, 8000]
     assert texts == ["w16000", "w480000 w8000"]
     assert common.transcribe_long(None, None, []) == []
+
+
+def test_heard_wer_scores_one_kind_of_question():
+    records = [
+        {"kind": "heldout", "question": "What is the capital of Norway?",
+         "heard_question": "what is the capital of more way", "whisper_base_heard": "What is the capital of Norway?"},
+        {"kind": "heldout", "question": "How many legs does a spider have?",
+         "heard_question": "how many legs does a spider have"},
+        {"kind": "alsa", "question": "Front Left", "heard_question": "weren't left",
+         "whisper_base_heard": "Front, left."},
+    ]
+    assert heard_wer(records, "heldout", "heard_question") == round(2 / 13, 4)  # "more way" for "norway": 1 sub + 1 ins
+    assert heard_wer(records, "heldout", "whisper_base_heard") == 0.0  # only the records that have the field
+    assert heard_wer(records, "alsa", "heard_question") == 0.5
+    assert heard_wer(records, "other", "heard_question") is None
