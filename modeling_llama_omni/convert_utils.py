@@ -243,6 +243,19 @@ def plan_shards(
 
 
 
+def unshared_copies(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """`state` (in place, and returned) with a copy of each tensor whose storage an earlier key already holds (tied
+    weights, e.g. an autoregressive decoder's embeddings and head): safetensors' `save_file` refuses shared storage,
+    and every key stays in the file."""
+    seen: set[int] = set()
+    for key, tensor in state.items():
+        pointer = tensor.untyped_storage().data_ptr()
+        if pointer in seen:
+            state[key] = tensor.clone()
+        seen.add(pointer)
+    return state
+
+
 def write_weights(
     plan: ConversionPlan, save_dir: str, dtype: torch.dtype | None, shard_size: int
 ) -> tuple[int, int, int]:

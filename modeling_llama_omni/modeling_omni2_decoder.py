@@ -262,7 +262,7 @@ class LlamaOmniARSpeechDecoder(nn.Module):
         targets = labels[:, 1:]
         selected = targets != IGNORE_INDEX
         target_ids = targets[selected]
-        if getattr(self.config, "tts_loss_vocabulary", "all") == "speech":
+        if self.config.tts_loss_vocabulary == "speech":
             logits, target_ids = self.writable_logits(hidden[:, :-1][selected], target_ids)
         else:
             logits = self.tts_model.get_output_embeddings()(hidden[:, :-1][selected])

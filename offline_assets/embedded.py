@@ -204,14 +204,11 @@ def write_weights(model, processor_settings: dict[str, Any], vocoder: dict[str, 
     are removed."""
     from safetensors.torch import save_file
 
+    from modeling_llama_omni.convert_utils import unshared_copies
+
     folder = Path(weights_dir) if weights_dir is not None else WEIGHTS_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    state, seen = trained_state_dict(model), set()
-    for key, value in state.items():  # tied weights (an autoregressive decoder's embeddings and head): one copy each
-        if value.data_ptr() in seen:
-            state[key] = value.clone()
-        seen.add(value.data_ptr())
-    save_file(state, str(folder / MODEL_WEIGHTS), metadata={"format": "pt"})
+    save_file(unshared_copies(trained_state_dict(model)), str(folder / MODEL_WEIGHTS), metadata={"format": "pt"})
     for stale in ("vocoder.safetensors",):
         (folder / stale).unlink(missing_ok=True)
     if (folder / "unit_extractor").is_dir():

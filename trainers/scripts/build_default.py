@@ -675,9 +675,10 @@ def step_export(work: Path, weights_dir: Path | None = None, adaptor_from: Path 
         for name in ("speech_decoder", "ctc_upsample_factor", "speech_decoder_token_embeddings",
                      "speech_decoder_token_residuals", "speech_decoder_token_phonemes"):
             architecture.pop(name, None)
-        architecture.update(ar_decoder_fields(model.config.text_config, model.config.unit_vocab_size))
-        architecture["tts_config"] = {k: v for k, v in model.config.tts_config.to_dict().items()
-                                      if k in architecture["tts_config"]}
+        names = ar_decoder_fields(model.config.text_config, model.config.unit_vocab_size)  # the fields it sets
+        architecture.update({name: getattr(model.config, name) for name in names if name != "tts_config"})
+        tts_config = model.config.tts_config.to_dict()
+        architecture["tts_config"] = {name: tts_config[name] for name in names["tts_config"]}
     defaults = LlamaOmniConfig()
     names = ("speech_adaptor_num_layers", *PHONETIC_ADAPTOR, "speech_adaptor_phoneme_context", "speech_adaptor_lexicon")
     if model.config.speech_adaptor_lexicon is not None:  # only the acoustic head's settings matter

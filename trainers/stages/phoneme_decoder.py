@@ -748,17 +748,13 @@ def save_phoneme_decoder(model: torch.nn.Module, folder: str | os.PathLike, metr
     `decoder_config_fields`) and, when given, `metrics.json`."""
     from safetensors.torch import save_file
 
+    from modeling_llama_omni.convert_utils import unshared_copies
+
     folder = os.fspath(folder)
     os.makedirs(folder, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.speech_decoder.state_dict().items()}
-    # Tied weights (the autoregressive decoder's embeddings and head) share storage: save one copy each.
-    seen: dict[int, str] = {}
-    for key in list(state):
-        pointer = state[key].untyped_storage().data_ptr()
-        if pointer in seen:
-            state[key] = state[key].clone()
-        seen.setdefault(pointer, key)
-    save_file(state, os.path.join(folder, "decoder.safetensors"))
+    # tied weights (the autoregressive decoder's embeddings and head): one copy each
+    save_file(unshared_copies(state), os.path.join(folder, "decoder.safetensors"))
     with open(os.path.join(folder, "decoder_config.json"), "w", encoding="utf-8") as f:
         json.dump(decoder_config_fields(model), f, indent=2, sort_keys=True, default=str)
     if metrics is not None:
