@@ -451,6 +451,13 @@ class HandsFreePanel:
             )
         except ValueError as error:
             raise gr.Error(f"⚙️ {error}", print_exception=False) from None
+        restored = False
+        if visitor is None or visitor.closed:
+            # The page's state can lag behind this session's conversation (a "New conversation" click whose empty state
+            # lands after the next chunk opened one): the session's open conversation goes on, never a second one.
+            registered = self._registered(request)
+            if registered is not None:
+                visitor, restored = registered, True
         new_visitor = visitor is None or visitor.closed
         if new_visitor:
             visitor = HandsFreeVisitor(
@@ -471,7 +478,8 @@ class HandsFreePanel:
         status = visitor.current_status()
         status_update = gr.skip() if status == visitor.status else status
         visitor.status = status
-        return (visitor if new_visitor else gr.skip()), (visitor.signal if ended else gr.skip()), status_update
+        state_update = visitor if new_visitor or restored else gr.skip()
+        return state_update, (visitor.signal if ended else gr.skip()), status_update
 
     def _follow(self, visitor: HandsFreeVisitor | None) -> Iterator[tuple[list[dict[str, Any]], Any]]:
         """The follow event (see `follow_answers`)."""
@@ -485,10 +493,16 @@ class HandsFreePanel:
         visitor.status = MSG_HANDS_FREE_OFF
         return (visitor.signal if ended else gr.skip()), MSG_HANDS_FREE_OFF
 
-    def _clear(self, visitor: HandsFreeVisitor | None) -> tuple[None, list, None, str, str]:
-        if visitor is not None:
-            self._close_visitor(visitor)
+    def _clear(self, visitor: HandsFreeVisitor | None, request: gr.Request) -> tuple[None, list, None, str, str]:
+        self._close_visitor(visitor)
+        self._close_visitor(self._registered(request))  # the session's conversation, where the state lags behind it
         return None, [], None, "", MSG_HANDS_FREE_IDLE
+
+    def _registered(self, request: gr.Request | None) -> HandsFreeVisitor | None:
+        """The open conversation registered for the request's session, if any."""
+        with self._visitors_lock:
+            visitor = self._visitors.get(getattr(request, "session_hash", None))
+        return None if visitor is None or visitor.closed else visitor
 
     def _register(self, request: gr.Request | None, visitor: HandsFreeVisitor) -> None:
         session = getattr(request, "session_hash", None)

@@ -244,10 +244,19 @@ def wait_for(page, condition_js: str, timeout_s: float, what: str) -> None:
         pytest.fail(f"not within {timeout_s} s: {what}; the page recorded:\n{shown}")
 
 
-def page_visitor(page, demo):
-    """The server's `HandsFreeVisitor` of this page (its key is in the page's hidden turn signal)."""
-    key = page.locator("#handsfree-signal textarea, #handsfree-signal input").first.input_value().split(":")[0]
-    return next(visitor for visitor in demo.hands_free.visitors if visitor.key == key)
+def page_visitor(page, demo, timeout_s: float = 5.0):
+    """The server's open `HandsFreeVisitor` of this page (its key is in the page's hidden turn signal)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        key = page.locator("#handsfree-signal textarea, #handsfree-signal input").first.input_value().split(":")[0]
+        visitors = demo.hands_free.visitors
+        found = [visitor for visitor in visitors if visitor.key == key and not visitor.closed]
+        if found:
+            return found[0]
+        if time.monotonic() > deadline:
+            pytest.fail(f"no open conversation on the server has the page's key {key!r} within {timeout_s} s; "
+                        f"open: {[(v.key, len(v.turns), v.closed) for v in visitors]}")
+        time.sleep(0.05)
 
 
 def test_hands_free_two_spoken_questions_get_two_answers_without_a_click(hands_free_space, playwright, tmp_path):

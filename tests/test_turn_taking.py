@@ -302,3 +302,36 @@ def test_a_session_refuses_a_detector_of_another_rate(responder):
     assert session.cancel() is False
     session.close()
     assert list(session.events(timeout=0)) == []
+
+
+def test_the_hands_free_panel_keeps_one_conversation_per_session_when_its_state_lags(responder):
+    """A chunk whose page state is empty or closed (a "New conversation" click's empty state landing after the next
+    chunk opened a conversation) goes on with the session's open conversation instead of opening a second one;
+    "New conversation" closes the session's conversation even where the state has none."""
+    import types
+
+    import gradio as gr
+
+    from space.hands_free import HandsFreePanel, HandsFreeVisitor
+
+    with gr.Blocks():
+        panel = HandsFreePanel(responder)
+    request = types.SimpleNamespace(session_hash="page-1")
+    chunk = (SR, np.zeros(SR // 2, np.float32))
+    settings = (0.8, 1, True, 1.0, 8)  # end-of-turn silence, chunk size, greedy, temperature, max new tokens
+    try:
+        first, _, _ = panel._feed(chunk, None, *settings, request)
+        assert isinstance(first, HandsFreeVisitor) and panel.visitors == [first]
+        again, _, _ = panel._feed(chunk, None, *settings, request)  # the state lags: the same conversation goes on
+        assert again is first and not first.closed and panel.visitors == [first]
+        assert panel._feed(chunk, first, *settings, request)[0] is not first  # in step: no state update
+        other, _, _ = panel._feed(chunk, None, *settings, types.SimpleNamespace(session_hash="page-2"))
+        assert other is not first and len(panel.visitors) == 2
+
+        assert panel._clear(None, request)[0] is None
+        assert first.closed and panel.visitors == [other]
+        renewed, _, _ = panel._feed(chunk, first, *settings, request)  # after New conversation: a new one
+        assert isinstance(renewed, HandsFreeVisitor) and renewed is not first and not renewed.closed
+    finally:
+        for visitor in panel.visitors:
+            panel._close_visitor(visitor)
