@@ -22,10 +22,11 @@ alsa-utils) when present. Figures:
 5. distillMOS of the speech answers.
 6. TTFA (time to first audio, from the audio read to the first audio chunk) at Omega = `--omega` (10), and the total
    time of each answer, streaming with `model.stream`.
-7. with a lexicon read-out adaptor: what it heard in each held-out question and recorded clip (`heard_question`, the
-   words the LLM is given) and their WER against the question (`question_read_out_wer`, `recorded_read_out_wer`;
-   speech_words normalisation); beside it, as a reference for how clearly the clips say their words, Whisper-base's
-   own transcripts of the same clips (`whisper_base_question_wer`; not part of the model).
+7. with a read-out adaptor (lexicon or Whisper): what it heard in each held-out question and recorded clip
+   (`heard_question`, the words the LLM is given) and their WER against the question (`question_read_out_wer`,
+   `recorded_read_out_wer`; speech_words normalisation); beside it, as a reference for how clearly the clips say
+   their words, Whisper-base's own transcripts of the same clips as transformers' `generate` writes them from 30-s
+   windows (`whisper_base_question_wer`; not the model's own read-out).
 
 Results go to `benchmarks/results/tiny_quality.json`.
 """
@@ -137,7 +138,7 @@ def question_clip(processor, item: dict) -> np.ndarray:
 
 
 def heard_questions(model, processor, items: list[dict]) -> list[str] | None:
-    """What a lexicon read-out adaptor hears in each spoken question (`items`' `audio`: an array and its sampling
+    """What a read-out adaptor (lexicon or Whisper) hears in each spoken question (`items`' `audio`: an array and its sampling
     rate, or a file): its read-out as text, the words the LLM is given. None when the model's adaptor gives embeddings
     (there is nothing to read)."""
     import torch
@@ -166,7 +167,7 @@ def heard_wer(records: list[dict], kind: str, field: str) -> float | None:
 
 def demo_record(records: list[dict]) -> dict | None:
     """What the `make demo` question got (it is one of the held-out questions): the spoken answer's text, its
-    Whisper-base transcript, and whether each contains the gold answer; with a lexicon read-out, what it heard in
+    Whisper-base transcript, and whether each contains the gold answer; with a read-out adaptor, what it heard in
     the question. None when the run did not ask it."""
     from offline_assets.embedded import DEMO_QUESTION_TEXT
 
@@ -344,9 +345,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"vocoder resynthesis WER from {r['ground_truth']}: {r['wer_resynthesised']:.1%}, {r['sentences']} "
               "sentences")
     if result["question_read_out_wer"] is not None:
-        print(f"the questions as the lexicon read-out heard them: {result['question_read_out_wer']:.1%} WER")
+        print(f"the questions as the read-out heard them: {result['question_read_out_wer']:.1%} WER")
     if result["recorded_read_out_wer"] is not None:
-        print(f"the recorded clips as the lexicon read-out heard them: {result['recorded_read_out_wer']:.1%} WER")
+        print(f"the recorded clips as the read-out heard them: {result['recorded_read_out_wer']:.1%} WER")
     reference = result["whisper_base_question_wer"]
     print("for reference, Whisper-base's own transcripts of the same clips: "
           + ", ".join(f"{kind} {value:.1%} WER" for kind, value in reference.items() if value is not None))

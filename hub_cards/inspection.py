@@ -54,7 +54,7 @@ def _sum_prefix(counts: Mapping[str, int], *prefixes: str) -> int:
 
 def _adaptor_description(config: dict[str, Any], encoder: dict[str, Any], text: dict[str, Any]) -> str:
     """The speech adaptor's row: the released MLP, with its Transformer layers if any, the phonetic adaptor, or its
-    lexicon read-out."""
+    lexicon read-out, or the Whisper read-out."""
     k = config.get("speech_downsample_rate")
     hidden = config.get("speech_adaptor_hidden_size")
     act = config.get("speech_adaptor_hidden_act", "relu")
@@ -63,6 +63,11 @@ def _adaptor_description(config: dict[str, Any], encoder: dict[str, Any], text: 
     phonemes = config.get("speech_adaptor_phonemes") or 0
     lexicon = config.get("speech_adaptor_lexicon")
     frames_in = 2 * (config.get("speech_adaptor_phoneme_context", 1)) + 1  # the acoustic head's window
+    readout = config.get("speech_adaptor_whisper_readout")
+    if isinstance(readout, dict):
+        return (f"Whisper read-out: Whisper's own decoder ({readout.get('decoder_layers')} layers, d_model "
+                f"{readout.get('d_model')}, pretrained, not trained here) transcribes the encoder's outputs greedily "
+                f"-> the transcript's own token ids (the LLM embeds them)")
     if phonemes and isinstance(lexicon, dict):
         return (f"lexicon read-out: {phonemes} phoneme classes per encoder frame (CTC, 0 = blank; {frames_in} frames "
                 f"in, MLP of width {hidden}) -> beam search over a lexicon of {lexicon.get('size')} words with a word "

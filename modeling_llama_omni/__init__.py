@@ -15,6 +15,7 @@ from .configuration_llama_omni import LlamaOmniConfig, parse_stream_params
 from .configuration_token2wav import LlamaOmni2Token2WavConfig
 from .configuration_unit_vocoder import UnitVocoderConfig
 from .lexicon_readout import LlamaOmniLexiconAdaptor
+from .whisper_readout import LlamaOmniWhisperReadoutAdaptor
 from .modeling_llama_omni import (
     CTCUnitStream,
     LlamaOmniCausalLMOutputWithPast,
@@ -72,6 +73,7 @@ __all__ = [
     "LlamaOmniForConditionalGeneration",
     "LlamaOmniSpeechEncoder",
     "LlamaOmniLexiconAdaptor",
+    "LlamaOmniWhisperReadoutAdaptor",
     "LlamaOmniPhoneticAdaptor",
     "LlamaOmniSpeechAdaptor",
     "LlamaOmniCTCSpeechDecoder",

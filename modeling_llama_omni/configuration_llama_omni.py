@@ -155,6 +155,56 @@ def check_lexicon_settings(settings: Any, num_phonemes: int) -> None:
                          f"{sorted(LEXICON_DECODING)}")
 
 
+WHISPER_READOUT_KEYS = ("vocab_size", "d_model", "decoder_layers", "decoder_attention_heads", "decoder_ffn_dim",
+                        "max_target_positions", "prompt_ids", "eot_id", "token_bytes", "tokenizer_bytes")
+"""Keys `speech_adaptor_whisper_readout` must have: the Whisper decoder's shape, its prompt (start of transcript,
+language, task, no timestamps) and end-of-text id, and the sizes of the token-bytes and LLM-tokenizer buffers."""
+
+WHISPER_READOUT_DECODING = {"max_tokens_per_second": 8.0, "repeat_ngram": 4, "pad_seconds": 2.0, "int8_on_cpu": True}
+"""Default settings of the Whisper read-out (each may be overridden in `speech_adaptor_whisper_readout`): the most
+transcript tokens per second of speech (+ 8), the n-gram whose repeat ends the transcript (0: never), the seconds of
+silence the encoder hears after each clip (Whisper learned from speech followed by silence), and whether, on the
+CPU, its decoder runs int8 dynamically quantized copies of its linear layers (False: exactly Whisper's float
+decoding)."""
+
+
+def check_whisper_readout_settings(settings: Any) -> None:
+    """Raises `ValueError` unless `settings` is a valid `speech_adaptor_whisper_readout`."""
+    if not isinstance(settings, dict):
+        raise ValueError(f"speech_adaptor_whisper_readout must be None or a dict, got {type(settings).__name__}")
+    missing = [k for k in WHISPER_READOUT_KEYS if k not in settings]
+    if missing:
+        raise ValueError(f"speech_adaptor_whisper_readout lacks {missing}; it needs {list(WHISPER_READOUT_KEYS)}")
+    for key in ("vocab_size", "d_model", "decoder_layers", "decoder_attention_heads", "decoder_ffn_dim",
+                "max_target_positions", "token_bytes", "tokenizer_bytes"):
+        value = settings[key]
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"speech_adaptor_whisper_readout[{key!r}] must be a positive integer, got {value!r}")
+    if settings["d_model"] % settings["decoder_attention_heads"]:
+        raise ValueError("speech_adaptor_whisper_readout's decoder_attention_heads must divide its d_model, got "
+                         f"{settings['decoder_attention_heads']} and {settings['d_model']}")
+    ids = [*settings["prompt_ids"], settings["eot_id"]] if isinstance(settings["prompt_ids"], (list, tuple)) else None
+    if not ids or len(ids) < 2 or any(not isinstance(t, int) or not 0 <= t < settings["vocab_size"] for t in ids):
+        raise ValueError("speech_adaptor_whisper_readout's prompt_ids (a non-empty list) and eot_id must be token ids "
+                         f"below its vocab_size {settings['vocab_size']}, got {settings['prompt_ids']!r} and "
+                         f"{settings['eot_id']!r}")
+    unknown = set(settings) - set(WHISPER_READOUT_KEYS) - set(WHISPER_READOUT_DECODING)
+    if unknown:
+        raise ValueError(f"speech_adaptor_whisper_readout has unknown keys {sorted(unknown)}; its settings are "
+                         f"{sorted(WHISPER_READOUT_DECODING)}")
+    rate, ngram = settings.get("max_tokens_per_second", 1.0), settings.get("repeat_ngram", 0)
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not rate > 0:
+        raise ValueError(f"speech_adaptor_whisper_readout['max_tokens_per_second'] must be > 0, got {rate!r}")
+    if not isinstance(settings.get("int8_on_cpu", False), bool):
+        raise ValueError(f"speech_adaptor_whisper_readout['int8_on_cpu'] must be True or False, got "
+                         f"{settings['int8_on_cpu']!r}")
+    pad = settings.get("pad_seconds", 0.0)
+    if isinstance(pad, bool) or not isinstance(pad, (int, float)) or not 0 <= pad <= 30:
+        raise ValueError(f"speech_adaptor_whisper_readout['pad_seconds'] must be 0-30 s, got {pad!r}")
+    if not isinstance(ngram, int) or isinstance(ngram, bool) or ngram < 0:
+        raise ValueError(f"speech_adaptor_whisper_readout['repeat_ngram'] must be an integer >= 0, got {ngram!r}")
+
+
 class LlamaOmniConfig(PreTrainedConfig):
     r"""
     Configuration of a LLaMA-Omni model (arXiv 2409.06666): a Whisper speech encoder, a speech adaptor
@@ -211,6 +261,13 @@ class LlamaOmniConfig(PreTrainedConfig):
             `max_units`, `max_tokens`, `bigrams`), `space_unit`, `blank_like_units`, `question_token_id`,
             `statement_token_id`, and optionally the decoding settings of `lexicon_readout.LEXICON_DECODING`.
             `generate()` and `stream()` fit the prompt's speech placeholders to the number of tokens read out.
+        speech_adaptor_whisper_readout (`dict`, *optional*):
+            `None` (default) keeps the adaptor above. A dict makes the adaptor a Whisper read-out
+            (`LlamaOmniWhisperReadoutAdaptor`): Whisper's own pretrained text decoder reads the speech encoder's
+            outputs out greedily as an English transcript, and the LLM receives the transcript's token ids (by the
+            LLM's tokenizer, stored in the weights). Keys: `WHISPER_READOUT_KEYS` (build them with
+            `LlamaOmniWhisperReadoutAdaptor.settings_for`) and optionally `WHISPER_READOUT_DECODING`'s. Not with
+            `speech_adaptor_lexicon`; `generate()` and `stream()` fit the placeholders as for the lexicon read-out.
         pad_to_30s (`bool`, *optional*, defaults to `False`):
             Whether the checkpoint expects every clip padded to 30 s (3000 mel frames), as the original
             LLaMA-Omni does. When `False`, the encoder runs on the clip's own length.
@@ -338,6 +395,7 @@ class LlamaOmniConfig(PreTrainedConfig):
     speech_adaptor_phoneme_size: int = 256
     speech_adaptor_phoneme_context: int = 1
     speech_adaptor_lexicon: dict | None = None
+    speech_adaptor_whisper_readout: dict | None = None
     pad_to_30s: bool = False
     speech_decoder_type: str = "ctc"
     ctc_upsample_factor: int = 25
@@ -425,8 +483,18 @@ class LlamaOmniConfig(PreTrainedConfig):
                 f"speech_adaptor_phoneme_size >= 1; got {self.speech_adaptor_phonemes} and "
                 f"{self.speech_adaptor_phoneme_size}"
             )
+        if self.speech_adaptor_whisper_readout is not None and self.speech_adaptor_lexicon is not None:
+            raise ValueError("speech_adaptor_whisper_readout and speech_adaptor_lexicon are two adaptors: set one")
         if self.speech_adaptor_lexicon is not None:
             check_lexicon_settings(self.speech_adaptor_lexicon, self.speech_adaptor_phonemes)
+        if self.speech_adaptor_whisper_readout is not None:
+            check_whisper_readout_settings(self.speech_adaptor_whisper_readout)
+            encoder = self.speech_encoder_config
+            width = encoder.get("d_model") if isinstance(encoder, dict) else getattr(encoder, "d_model", None)
+            if width is not None and width != self.speech_adaptor_whisper_readout["d_model"]:
+                raise ValueError(f"speech_adaptor_whisper_readout's d_model "
+                                 f"{self.speech_adaptor_whisper_readout['d_model']} must be the speech encoder's "
+                                 f"({width}): the decoder reads its outputs")
         layers, heads = self.speech_adaptor_num_layers, self.speech_adaptor_num_heads
         if not isinstance(layers, int) or isinstance(layers, bool) or layers < 0:
             raise ValueError(f"speech_adaptor_num_layers must be an integer >= 0, got {layers!r}")
@@ -537,4 +605,5 @@ class LlamaOmniConfig(PreTrainedConfig):
         return f"({self.read_size},{self.write_size})"
 
 
-__all__ = ["LlamaOmniConfig", "parse_stream_params"]
+__all__ = ["LlamaOmniConfig", "WHISPER_READOUT_DECODING", "WHISPER_READOUT_KEYS", "check_whisper_readout_settings",
+           "parse_stream_params"]

@@ -44,6 +44,7 @@ from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
 from .configuration_llama_omni import LlamaOmniConfig
 from .lexicon_readout import LlamaOmniLexiconAdaptor, PhonemeHeadMixin
+from .whisper_readout import LlamaOmniWhisperReadoutAdaptor
 from .modeling_omni2_decoder import ARUnitStream, LlamaOmniARSpeechDecoder
 from .modeling_unit_vocoder import UnitVocoder, write_code_and_auto_map
 # release_openmp_threads: also reachable from the model's module, for callers that hold only the model (remote code)
@@ -726,7 +727,9 @@ class LlamaOmniModel(LlamaOmniPreTrainedModel):
     def __init__(self, config: LlamaOmniConfig):
         super().__init__(config)
         self.speech_encoder = LlamaOmniSpeechEncoder(config.speech_encoder_config)
-        if getattr(config, "speech_adaptor_lexicon", None) is not None:
+        if getattr(config, "speech_adaptor_whisper_readout", None) is not None:
+            self.speech_adaptor = LlamaOmniWhisperReadoutAdaptor(config)
+        elif getattr(config, "speech_adaptor_lexicon", None) is not None:
             self.speech_adaptor = LlamaOmniLexiconAdaptor(config)
         elif getattr(config, "speech_adaptor_phonemes", 0):
             self.speech_adaptor = LlamaOmniPhoneticAdaptor(config)
@@ -834,6 +837,10 @@ class LlamaOmniModel(LlamaOmniPreTrainedModel):
         if input_features is None:
             raise ValueError(f"{caller} needs input_features or speech_encoder_hidden_states")
         self._check_input_features(input_features, feature_attention_mask)
+        pad = getattr(self.speech_adaptor, "pad_features", None)  # the Whisper read-out hears where speech ends
+        if pad is not None:
+            input_features, feature_attention_mask = pad(input_features, feature_attention_mask,
+                                                         self.config.speech_encoder_config.max_source_positions * 2)
         encoder_output = self.speech_encoder(input_features, attention_mask=feature_attention_mask)
         return encoder_output.last_hidden_state, encoder_output.output_lengths
 
@@ -846,15 +853,16 @@ class LlamaOmniModel(LlamaOmniPreTrainedModel):
         speech_encoder_lengths: torch.LongTensor | None = None,
     ) -> list[list[int]]:
         """
-        The LLM token ids of what each clip says, for a lexicon read-out adaptor (`config.speech_adaptor_lexicon`);
-        the same inputs as `get_speech_features`.
+        The LLM token ids of what each clip says, for a read-out adaptor (`config.speech_adaptor_lexicon` or
+        `config.speech_adaptor_whisper_readout`); the same inputs as `get_speech_features`.
 
         Raises:
-            ValueError: the adaptor embeds the speech instead (no lexicon read-out).
+            ValueError: the adaptor embeds the speech instead (no read-out).
         """
         if not getattr(self.speech_adaptor, "reads_out_tokens", False):
-            raise ValueError("read_out_speech needs a lexicon read-out adaptor (config.speech_adaptor_lexicon); this "
-                             "model's adaptor gives embeddings: use get_speech_features")
+            raise ValueError("read_out_speech needs a read-out adaptor (config.speech_adaptor_lexicon or "
+                             "speech_adaptor_whisper_readout); this model's adaptor gives embeddings: use "
+                             "get_speech_features")
         hidden, frame_lengths = self._encoder_states(input_features, feature_attention_mask,
                                                      speech_encoder_hidden_states, speech_encoder_lengths,
                                                      "read_out_speech")
@@ -925,7 +933,7 @@ class LlamaOmniModel(LlamaOmniPreTrainedModel):
             raise ValueError(
                 f"The prompt has {num_placeholders} speech placeholder tokens but the {len(lengths)} audio clip(s) "
                 f"give {flat.shape[0]} speech embeddings ({lengths.tolist()} per clip). "
-                + ("This model's adaptor reads the speech out as words (speech_adaptor_lexicon), so the count is "
+                + ("This model's adaptor reads the speech out as words (a read-out adaptor), so the count is "
                    "known only after reading: use generate() or stream(), which fit the placeholders, or "
                    "read_out_speech() and put that many placeholders." if getattr(
                        self.speech_adaptor, "reads_out_tokens", False) else

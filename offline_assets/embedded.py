@@ -167,10 +167,24 @@ def base_model(architecture: dict[str, Any] | None = None, dtype: torch.dtype = 
     speech_decoder_config.setdefault("num_key_value_heads", speech_decoder_config.get("num_attention_heads", 4))
     if arch.get("speech_decoder_type") == "ar":  # an autoregressive decoder (its `tts_config` is in `arch`)
         speech_decoder_config = None
+    readout = arch.get("speech_adaptor_whisper_readout")
+    if readout:  # Whisper's own decoder reads the speech out: its settings from the installed packages
+        from modeling_llama_omni.configuration_llama_omni import WHISPER_READOUT_DECODING
+        from modeling_llama_omni.whisper_readout import LlamaOmniWhisperReadoutAdaptor
+
+        overrides = {k: v for k, v in (readout if isinstance(readout, dict) else {}).items()
+                     if k in WHISPER_READOUT_DECODING}
+        arch["speech_adaptor_whisper_readout"] = {  # its decoding settings written out: a later default is not its
+            **WHISPER_READOUT_DECODING,
+            **LlamaOmniWhisperReadoutAdaptor.settings_for(whisper.config, whisper_processor.tokenizer, tokenizer),
+            **overrides,
+        }
     model = LlamaOmniForConditionalGeneration.from_components(
         whisper, language_model, speech_decoder_config=speech_decoder_config, speech_token_id=speech_token_id,
         dtype=dtype, **arch,
     )
+    if readout:
+        model.model.speech_adaptor.load_whisper(whisper.model.decoder, whisper_processor.tokenizer, tokenizer)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     processor = LlamaOmniProcessor(
         feature_extractor=whisper_processor.feature_extractor,
@@ -184,8 +198,10 @@ def base_model(architecture: dict[str, Any] | None = None, dtype: torch.dtype = 
 
 
 def trained_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """The parameters of `model` the embedded recipe trains: the speech adaptor and the speech decoder."""
-    prefixes = ("model.speech_adaptor.", "speech_decoder.")
+    """The parameters of `model` the embedded recipe trains: the speech adaptor (unless it is made of the asset
+    packages' weights alone, as the Whisper read-out) and the speech decoder."""
+    untrained = getattr(model.model.speech_adaptor, "from_asset_weights", False)
+    prefixes = ("speech_decoder.",) if untrained else ("model.speech_adaptor.", "speech_decoder.")
     return {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items() if k.startswith(prefixes)}
 
 

@@ -157,6 +157,7 @@ def test_export_remote_code_on_a_plain_folder(tmp_path):
         "modeling_vits_vocoder.py",
         "processing_llama_omni.py",
         "streaming_llama_omni.py",
+        "whisper_readout.py",
     ]
     assert "auto_map" in json.loads((tmp_path / "processor_config.json").read_text())
     with pytest.raises(FileNotFoundError, match="config.json"):

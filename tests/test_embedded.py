@@ -68,8 +68,14 @@ def test_shipped_weights_match_their_manifest():
     architecture = manifest["architecture"]
     shared = {k: v for k, v in embedded.DEFAULT_ARCHITECTURE.items() if not k.startswith("speech_adaptor_")}
     assert {k: architecture.get(k) for k in shared} == shared
-    # the shipped adaptor reads the speech out as words of its lexicon (LlamaOmniLexiconAdaptor)
-    assert architecture["speech_adaptor_phonemes"] == 151 and architecture["speech_adaptor_lexicon"]["size"] > 10000
+    # the shipped adaptor is Whisper-base's own decoder reading the speech out (LlamaOmniWhisperReadoutAdaptor): its
+    # weights come from the asset package, so the shipped file holds the speech decoder alone
+    readout = architecture["speech_adaptor_whisper_readout"]
+    assert readout["d_model"] == 512 and readout["decoder_layers"] == 6 and "speech_adaptor_lexicon" not in architecture
+    from safetensors import safe_open
+
+    with safe_open(str(embedded.WEIGHTS_DIR / embedded.MODEL_WEIGHTS), "pt") as weights:
+        assert all(key.startswith("speech_decoder.") for key in weights.keys())
 
 
 def test_corrupt_or_missing_weights_give_a_clear_error(tmp_path):
@@ -204,3 +210,76 @@ print(json.dumps({{"text": text, "module": type(model).__module__,
     assert len(info["text"].split()) >= 3
     audio, rate = sf.read(tmp_path / "answer.wav")
     assert audio.size / rate > 0.3 and np.abs(audio).max() > 0.01
+
+
+@pytest.fixture
+def tiny_asset_packages(monkeypatch):
+    """`base_model` on tiny stand-ins of the asset packages: a tiny Whisper (with its tokenizer) and a tiny LLM with
+    the tiny tokenizer. Returns the Whisper model."""
+    from types import SimpleNamespace
+
+    from offline_assets import sources, whisper as whisper_assets
+    from tests.test_whisper_readout import tiny_whisper
+    from tests.tiny_components import make_tiny_processor
+
+    whisper, whisper_tokenizer = tiny_whisper()
+    _, llm = _components()
+    processor = make_tiny_processor()
+    monkeypatch.setattr(whisper_assets, "whisper_base", lambda: (whisper, SimpleNamespace(
+        feature_extractor=processor.feature_extractor, tokenizer=whisper_tokenizer)))
+    monkeypatch.setattr(sources, "load_smollm2", lambda dtype=torch.float32: (llm, processor.tokenizer))
+    monkeypatch.setattr(embedded, "check_asset_packages", lambda manifest=None: {})
+    return whisper
+
+
+def test_the_whisper_read_out_comes_from_the_packages_not_the_trained_weights(tmp_path, tiny_asset_packages):
+    """`build-default --adaptor whisper`'s export: the adaptor is Whisper's own decoder and the tokenizers' tables,
+    so the trained weights hold the speech decoder alone, and `base_model` rebuilds the adaptor from the packages."""
+    whisper = tiny_asset_packages
+    architecture = {k: v for k, v in embedded.DEFAULT_ARCHITECTURE.items() if k != "speech_adaptor_hidden_size"}
+    model, _ = embedded.base_model({**architecture, "speech_adaptor_whisper_readout": True}, system_prompt="Be brief.")
+    adaptor = model.model.speech_adaptor
+    assert type(adaptor).__name__ == "LlamaOmniWhisperReadoutAdaptor"
+    for name, tensor in whisper.model.decoder.state_dict().items():
+        assert torch.equal(adaptor.decoder.state_dict()[name], tensor), name
+    trained = embedded.trained_state_dict(model)
+    assert trained and all(k.startswith("speech_decoder.") for k in trained)
+
+    settings = {**model.config.speech_adaptor_whisper_readout, "repeat_ngram": 5}  # a setting of its own is kept
+    folder = embedded.write_weights(model, {}, embedded.DEFAULT_VOCODER,
+                                    {**architecture, "speech_adaptor_whisper_readout": settings}, {},
+                                    weights_dir=tmp_path)
+    rebuilt, _ = embedded.base_model(embedded.read_manifest(folder)["architecture"], system_prompt="Be brief.")
+    assert rebuilt.config.speech_adaptor_whisper_readout == settings
+    for name, tensor in adaptor.state_dict().items():
+        assert torch.equal(rebuilt.model.speech_adaptor.state_dict()[name], tensor), name
+
+
+def test_build_default_with_the_whisper_read_out_skips_the_adaptor_steps_and_exports_the_decoder_alone(
+        tmp_path, tiny_asset_packages, capsys):
+    from trainers.scripts import build_default
+    from trainers.stages.phoneme_decoder import save_phoneme_decoder
+
+    work = tmp_path / "work"
+    assert build_default.main(["--work-dir", str(work), "--adaptor", "whisper",
+                               "--steps", "init,speech,warmup,lexicon,stage1"]) == 0
+    log = capsys.readouterr().out
+    for step in build_default.UNTRAINED_ADAPTOR_STEPS:
+        assert f"{step}: skipped (the Whisper read-out" in log
+    assert not (work / "speech").exists() and not (work / "warmup").exists()
+    with pytest.raises(ValueError, match="Whisper read-out"):
+        build_default.main(["--work-dir", str(work), "--adaptor", "lexicon", "--steps", "init"])
+
+    model, _ = build_default._decoder_model(work)
+    save_phoneme_decoder(model, work / "decoder" / "best")
+    assert build_default.main(["--work-dir", str(work), "--adaptor", "whisper", "--steps", "export",
+                               "--weights-dir", str(tmp_path / "export")]) == 0
+    manifest = embedded.read_manifest(tmp_path / "export")
+    architecture = manifest["architecture"]
+    assert architecture["speech_adaptor_whisper_readout"] == model.config.speech_adaptor_whisper_readout
+    assert "speech_adaptor_hidden_size" not in architecture and "speech_adaptor_lexicon" not in architecture
+    assert "speech" not in manifest["training"] and "whisper_readout" in manifest["training"]["adaptor"]
+    from safetensors.torch import load_file
+
+    weights = load_file(str(tmp_path / "export" / embedded.MODEL_WEIGHTS))
+    assert weights and all(k.startswith("speech_decoder.") for k in weights)

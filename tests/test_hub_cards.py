@@ -58,8 +58,8 @@ MODEL_REPO_FILES = {
     "configuration_token2wav.py", "modeling_token2wav.py", "modeling_token2wav_flow.py", "modeling_token2wav_hift.py",
     # and the whole-VITS phoneme vocoder's (llama-omni-tiny's)
     "configuration_vits_vocoder.py", "modeling_vits_vocoder.py",
-    # and the lexicon read-out adaptor's (llama-omni-tiny's)
-    "lexicon_readout.py",
+    # and the read-out adaptors' (llama-omni-tiny's)
+    "lexicon_readout.py", "whisper_readout.py",
     "processor_config.json", "processing_llama_omni.py", "audio_llama_omni.py", "tokenizer.json",
     "tokenizer_config.json", "chat_template.jinja",
     "vocoder/config.json", "vocoder/model.safetensors", "vocoder/configuration_unit_vocoder.py",

@@ -184,7 +184,7 @@ def test_config_validates_the_lexicon_settings():
 
         lexicon_readout_model(tiny_model_and_processor()[0], build())
     model, _ = tiny_model_and_processor()
-    with pytest.raises(ValueError, match="lexicon read-out adaptor"):
+    with pytest.raises(ValueError, match="needs a read-out adaptor"):
         model.model.read_out_speech(speech_encoder_hidden_states=torch.zeros(1, 4, 8))
 
 

@@ -3,16 +3,19 @@
 
 Steps (each one resumable and skipped when its output is complete; `--steps` picks some):
 
-1. `init`: the untrained model: Whisper-base encoder + SmolLM2-135M-Instruct + fresh adaptor and speech decoder.
+1. `init`: the untrained model: Whisper-base encoder + SmolLM2-135M-Instruct + the adaptor (the shipped one,
+   `--adaptor whisper`: Whisper-base's own decoder reading the speech out, from the same asset packages) and a fresh
+   speech decoder.
 2. `corpus`: the speech decoder's text corpus (processing/instructs2s/phoneme_corpus.py): SmolLM2's answers to
    thousands of template questions and the seed training questions (never a held-out one), plus the sentences of
    Debian's `fortunes`, each with its Piper joe phoneme ids (espeak-ng). No audio.
-3. `speech`: the adaptor's speech (processing/instructs2s/spoken_questions.py): every answered corpus question spoken
-   3 times and every other template question once, each time by a random training voice (flite kal16/rms/slt,
+3. `speech` (skipped with the Whisper read-out, which has nothing to train; so are steps 4-6): the adaptor's speech
+   (processing/instructs2s/spoken_questions.py): every answered corpus question spoken 3 times and every other
+   template question once, each time by a random training voice (flite kal16/rms/slt,
    espeak-ng's English voices and speaker variants, Piper joe; never flite "awb", the held-out voice of
    benchmarks/tiny_quality.py) with speed, noise and level perturbation; the held-out seed questions once (only
    the reports read them). Their Whisper-base encoder outputs are cached (fp16).
-4. `warmup`: with the shipped lexicon read-out (`--adaptor lexicon`, the default), the adaptor's acoustic head
+4. `warmup`: with the lexicon read-out (`--adaptor lexicon`, shipped until v5), the adaptor's acoustic head
    learns joe's phoneme ids of every training utterance (phoneme CTC, trainers/stages/adaptor_warmup.py). With
    `--adaptor mlp` or `phonetic`, the adaptor learns to spell the spoken question in the LLM's token embeddings (a
    CTC loss on cosine similarities).
@@ -26,9 +29,10 @@ Steps (each one resumable and skipped when its output is complete; `--steps` pic
 8. `decoder`: the CTC speech decoder learns the answers' phoneme ids from those states and the tokens' embeddings
    (`--speech-decoder ar`: LLaMA-Omni2's autoregressive decoder learns them instead; not shipped, see the recipe
    README).
-9. `export`: the trained parts (the adaptor: acoustic head and read-out, or stage 1's; the speech decoder) and a
-   manifest into offline_assets/llama_omni_tiny/, which `offline_assets.embedded.assemble_default()` reads; the
-   unit vocoder is Piper joe's whole VITS voice, read from its pip package (nothing trained).
+9. `export`: the trained parts (the speech decoder; and the adaptor where it is trained: the lexicon read-out's
+   acoustic head and buffers, or stage 1's) and a manifest into offline_assets/llama_omni_tiny/, which
+   `offline_assets.embedded.assemble_default()` reads; the unit vocoder is Piper joe's whole VITS voice, read from
+   its pip package (nothing trained).
 
 `--adaptor phonetic` makes the adaptor phonetic with embeddings (`PHONETIC_ADAPTOR`, `LlamaOmniPhoneticAdaptor`):
 phoneme posteriors first, then the LLM's embeddings; its warm-up also learns from the corpus's written sentences
@@ -57,7 +61,10 @@ from transformers import TrainerCallback
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPES = ROOT / "trainers" / "recipes" / "embedded"
-ADAPTORS = ("lexicon", "mlp", "phonetic")
+ADAPTORS = ("whisper", "lexicon", "mlp", "phonetic")
+SHIPPED_ADAPTOR = "whisper"
+UNTRAINED_ADAPTOR_STEPS = ("speech", "warmup", "lexicon", "stage1")
+"""The steps that only build or train the adaptor: nothing to do for the Whisper read-out (`--adaptor whisper`)."""
 STEPS = ("init", "corpus", "speech", "warmup", "lexicon", "stage1", "states", "decoder", "export")
 DONE = "DONE.json"
 # one encoder-output cache for the warm-up, stage 1 and stage 2 (the encoder is frozen and the same in all three)
@@ -85,8 +92,9 @@ PHONETIC_WARMUP = {"phoneme_only_minutes": 2.0, "max_epochs": 100, "text_batch_s
 # default is 1): held-out phoneme error rate 9.8 -> 9.6 %, read-out WER 21.3 -> 19.3 % in the same 25 minutes, with
 # half the steps (recipe README).
 LEXICON_ADAPTOR = {"speech_adaptor_phoneme_context": 3}
-# The lexicon read-out (`--adaptor lexicon`, the default): the phonetic adaptor's acoustic head alone is warmed up (phoneme CTC
-# for the whole warm-up budget), then read out as words of a lexicon with a bigram model of the training text.
+# The lexicon read-out (`--adaptor lexicon`, shipped in v3-v5): the phonetic adaptor's acoustic head alone is warmed
+# up (phoneme CTC for the whole warm-up budget), then read out as words of a lexicon with a bigram model of the
+# training text.
 # The acoustic head's training speech is masked and dropped out (SpecAugment-style, `augment_states`): without it, it
 # learns its training voices by heart (phoneme error rate ~1 % on training utterances, ~11 % on held-out questions).
 LEXICON_WARMUP = {"max_epochs": 100, "time_masks": 2, "time_mask_frames": 4, "feature_masks": 2,
@@ -247,19 +255,26 @@ def stage1_set(work: Path, repeat_fraction: float, seed: int = 0) -> Path:
 
 
 def step_init(work: Path, adaptor_layers: int | None = None, phonetic: bool = False, lexicon: bool = False,
-              acoustic_context: int | None = None) -> None:
+              acoustic_context: int | None = None, whisper: bool = False) -> None:
     """The untrained model folder (pretrained encoder and LLM, fresh adaptor and speech decoder); `adaptor_layers`
     overrides the architecture's `speech_adaptor_num_layers` (Transformer layers inside the adaptor),
     `acoustic_context` the acoustic head's `speech_adaptor_phoneme_context` (frames on each side; default
     `LEXICON_ADAPTOR`'s with `lexicon`, else 1); `phonetic` makes the adaptor phonetic (`PHONETIC_ADAPTOR`);
     `lexicon` too (and `LEXICON_ADAPTOR`), and marks the work folder for the lexicon read-out (its warm-up trains
-    the acoustic head alone, the `lexicon` step builds the read-out)."""
+    the acoustic head alone, the `lexicon` step builds the read-out); `whisper` makes the adaptor Whisper's own
+    decoder, reading the speech out (`LlamaOmniWhisperReadoutAdaptor`: nothing to train, the adaptor's steps are
+    skipped)."""
     from offline_assets.embedded import DEFAULT_ARCHITECTURE, base_model
 
+    if whisper and (phonetic or lexicon or adaptor_layers is not None or acoustic_context is not None):
+        raise ValueError("the Whisper read-out (--adaptor whisper) has no acoustic head or adaptor layers to set")
     phonetic = phonetic or lexicon
     target = work / "init"
     done = _done(target)
     if done:
+        if bool(done.get("whisper_readout")) != whisper:
+            raise ValueError(f"{target} was made {'for' if done.get('whisper_readout') else 'without'} the Whisper "
+                             "read-out; --adaptor must match it: use another --work-dir")
         if bool(done.get("lexicon_readout")) != lexicon:
             raise ValueError(f"{target} was made {'for' if done.get('lexicon_readout') else 'without'} the lexicon "
                              "read-out; --adaptor must match it: use another --work-dir")
@@ -275,6 +290,9 @@ def step_init(work: Path, adaptor_layers: int | None = None, phonetic: bool = Fa
                              "phonetic adaptor; --adaptor must match it: use another --work-dir")
         return
     architecture = dict(DEFAULT_ARCHITECTURE)
+    if whisper:  # its settings: from the installed packages (the MLP adaptor's width means nothing to it)
+        architecture.pop("speech_adaptor_hidden_size", None)
+        architecture["speech_adaptor_whisper_readout"] = True
     if phonetic:
         architecture.update(PHONETIC_ADAPTOR)
     if lexicon:
@@ -290,7 +308,12 @@ def step_init(work: Path, adaptor_layers: int | None = None, phonetic: bool = Fa
                         "speech_adaptor_num_layers": model.config.speech_adaptor_num_layers,
                         "speech_adaptor_phonemes": model.config.speech_adaptor_phonemes,
                         "speech_adaptor_phoneme_context": model.config.speech_adaptor_phoneme_context,
-                        "lexicon_readout": lexicon})
+                        "lexicon_readout": lexicon, "whisper_readout": whisper})
+
+
+def _whisper_mode(work: Path) -> bool:
+    """Whether the work folder's `init` was made for the Whisper read-out (`--adaptor whisper`)."""
+    return bool((_done(work / "init") or {}).get("whisper_readout"))
 
 
 def _lexicon_mode(work: Path) -> bool:
@@ -649,6 +672,9 @@ def step_export(work: Path, weights_dir: Path | None = None, adaptor_from: Path 
         model.load_state_dict(adaptor, strict=False)
         adaptor_source = {"adaptor_from": str(adaptor_from),
                           "manifest": source_manifest.get("training", {}) if source_manifest else None}
+    elif _whisper_mode(work):  # the init model's adaptor is Whisper's decoder as it is
+        model, _ = _decoder_model(work)
+        adaptor_source = None
     else:
         model = LlamaOmniForConditionalGeneration.from_pretrained(str(work / "stage1"))
         adaptor_source = None
@@ -662,6 +688,9 @@ def step_export(work: Path, weights_dir: Path | None = None, adaptor_from: Path 
     }
     if adaptor_source is not None:  # the adaptor's own training record is the earlier export's
         training["adaptor"] = adaptor_source
+    elif _whisper_mode(work):
+        training.pop("speech")  # the adaptor's speech is not built
+        training["adaptor"] = {"whisper_readout": "Whisper-base's own decoder, untrained here"}
     elif _lexicon_mode(work):
         training["warmup"] = _done(work / "warmup") or {}
         training["lexicon"] = _done(work / "lexicon") or {}
@@ -671,6 +700,8 @@ def step_export(work: Path, weights_dir: Path | None = None, adaptor_from: Path 
     settings = {"default_system_prompt": embedded_system_prompt(), "default_instruction": "<speech>",
                 "generation": dict(EMBEDDED_GENERATION)}
     architecture = {**DEFAULT_ARCHITECTURE, **EMBEDDED_PENALTIES}
+    if model.config.speech_adaptor_whisper_readout is not None:
+        architecture.pop("speech_adaptor_hidden_size", None)
     if model.config.speech_decoder_type == "ar":  # the decoder step's autoregressive decoder, as it was trained
         for name in ("speech_decoder", "ctc_upsample_factor", "speech_decoder_token_embeddings",
                      "speech_decoder_token_residuals", "speech_decoder_token_phonemes"):
@@ -684,6 +715,8 @@ def step_export(work: Path, weights_dir: Path | None = None, adaptor_from: Path 
     if model.config.speech_adaptor_lexicon is not None:  # only the acoustic head's settings matter
         names = ("speech_adaptor_phonemes", "speech_adaptor_hidden_size", "speech_adaptor_phoneme_context",
                  "speech_adaptor_lexicon")
+    if model.config.speech_adaptor_whisper_readout is not None:  # Whisper's decoder: its settings alone
+        names = ("speech_adaptor_whisper_readout",)
     for name in names:  # the adaptor's own settings, where they differ
         if getattr(model.config, name) != getattr(defaults, name) or name in architecture:
             architecture[name] = getattr(model.config, name)
@@ -718,8 +751,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="encoder frames on each side that the phonetic acoustic head reads with each frame "
                              "(speech_adaptor_phoneme_context; default: LEXICON_ADAPTOR's 3 for the lexicon read-out, "
                              "1 for the phonetic adaptor)")
-    parser.add_argument("--adaptor", choices=ADAPTORS, default="lexicon",
-                        help="the speech adaptor: 'lexicon' (the shipped one, LlamaOmniLexiconAdaptor: the warm-up "
+    parser.add_argument("--adaptor", choices=ADAPTORS, default=SHIPPED_ADAPTOR,
+                        help="the speech adaptor: 'whisper' (the shipped one, LlamaOmniWhisperReadoutAdaptor: "
+                             "Whisper-base's own decoder transcribes the speech and the LLM reads the transcript's "
+                             "tokens; nothing to train, so the speech, warmup, lexicon and stage1 steps are skipped), "
+                             "'lexicon' (v3-v5's, LlamaOmniLexiconAdaptor: the warm-up "
                              "trains a phonetic acoustic head alone, the lexicon step builds the word lexicon and "
                              "bigram model it is read out with, no stage 1), 'mlp' (the released adaptor: warm-up "
                              "and stage 1) or 'phonetic' (PHONETIC_ADAPTOR: phoneme posteriors, then the LLM's "
@@ -744,11 +780,13 @@ def main(argv: list[str] | None = None) -> int:
             continue
         _log(f"step {step}")
         start = time.time()
-        if step == "speech":
+        if step in UNTRAINED_ADAPTOR_STEPS and _whisper_mode(work):
+            _log(f"{step}: skipped (the Whisper read-out adaptor is Whisper's own decoder; nothing to build or train)")
+        elif step == "speech":
             step_speech(work)
         elif step == "init":
             step_init(work, args.adaptor_layers, args.adaptor == "phonetic", args.adaptor == "lexicon",
-                      args.acoustic_context)
+                      args.acoustic_context, whisper=args.adaptor == "whisper")
         elif step == "warmup":
             step_warmup(work, args.warmup_minutes)
         elif step == "lexicon":
