@@ -44,9 +44,9 @@ from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
 from .configuration_llama_omni import LlamaOmniConfig
 from .lexicon_readout import LlamaOmniLexiconAdaptor, PhonemeHeadMixin
-from .whisper_readout import LlamaOmniWhisperReadoutAdaptor
 from .modeling_omni2_decoder import ARUnitStream, LlamaOmniARSpeechDecoder
 from .modeling_unit_vocoder import UnitVocoder, write_code_and_auto_map
+from .whisper_readout import LlamaOmniWhisperReadoutAdaptor
 # release_openmp_threads: also reachable from the model's module, for callers that hold only the model (remote code)
 from .streaming_llama_omni import InterleavedUnits, release_openmp_threads, stream_generate  # noqa: F401
 
