@@ -350,7 +350,16 @@ def load_model(
         model = LlamaOmniForConditionalGeneration.from_pretrained(folder, dtype=dtype).to(device).eval()
     if require_vocoder and model.default_vocoder() is None:
         raise FileNotFoundError(f"{os.fspath(model_id)!r} has no unit vocoder (a 'vocoder/' subfolder): it cannot speak")
+    prepare_adaptor(model)
     return model, LlamaOmniProcessor.from_pretrained(folder)
+
+
+def prepare_adaptor(model) -> None:
+    """Lets a read-out adaptor build what its first read-out would otherwise wait for (`prepare()`, e.g. the Whisper
+    read-out's tokenizer and int8 copies), so that the first answer is as quick as the next."""
+    prepare = getattr(model.model.speech_adaptor, "prepare", None)
+    if prepare is not None:
+        prepare()
 
 
 def write_wav(path: str | os.PathLike, audio: np.ndarray, sampling_rate: int) -> Path:

@@ -151,6 +151,13 @@ class LlamaOmniWhisperReadoutAdaptor(nn.Module):
         self._tokenizer = None
         self._int8 = None
 
+    def prepare(self) -> None:
+        """Builds now what the first read-out would otherwise build and wait for: the LLM tokenizer and, on the CPU
+        with `int8_on_cpu`, the int8 copies of the decoder (a fraction of a second). `inference.load_model` calls it;
+        call it again after moving the model to another device."""
+        self._llm_tokenizer()
+        self._projections()
+
     def forward(self, *args, **kwargs):
         raise RuntimeError(
             "the Whisper read-out adaptor gives token ids, not embeddings: call read_out(...) (the model's "

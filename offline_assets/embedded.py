@@ -384,6 +384,9 @@ def load_default(device: str | torch.device | None = None, dtype: torch.dtype | 
     device, dtype = pick_device_and_dtype(device, dtype)
     model = LlamaOmniForConditionalGeneration.from_pretrained(str(folder), dtype=dtype).to(device).eval()
     model.load_vocoder()
+    prepare = getattr(model.model.speech_adaptor, "prepare", None)
+    if prepare is not None:  # the first answer does not wait for the read-out's int8 copies
+        prepare()
     processor = LlamaOmniProcessor.from_pretrained(str(folder))
     return model, processor
 
