@@ -10,7 +10,10 @@ The model's speech encoder runs on the clip's own frames, not on Whisper's 30-s 
 from speech followed by silence, and without it, it stops early on short clips or starts the transcript again. So
 the encoder hears each clip followed by `pad_seconds` of the feature extractor's own silence (`pad_features`, called
 by the model before its encoder), the read-out stops at the first repeated n-gram of tokens (`repeat_ngram`) and
-keeps what came before it, and at a length bound proportional to the clip (`max_tokens_per_second`).
+keeps what came before it, and at a length bound proportional to the clip (`max_tokens_per_second`). A transcript
+that is a question gets its capital letter and its "?" (`as_question_text`): the LLM answers a question written like
+that better. On the CPU the decoder runs int8 dynamically quantized copies of its linear layers (`int8_on_cpu`): it
+reads all its weights for every token it writes, and int8 reads a quarter of the bytes.
 
 Everything the read-out needs is in the model's weights: the decoder's parameters (Whisper's, loaded by
 `load_whisper`), each Whisper token's bytes, and the LLM's tokenizer (its `tokenizer.json`, as bytes) to turn the
