@@ -272,6 +272,8 @@ def test_build_default_with_the_whisper_read_out_skips_the_adaptor_steps_and_exp
 
     model, _ = build_default._decoder_model(work)
     save_phoneme_decoder(model, work / "decoder" / "best")
+    with pytest.raises(ValueError, match="adaptor-from"):
+        build_default.step_export(work, tmp_path / "other", adaptor_from=embedded.WEIGHTS_DIR)
     assert build_default.main(["--work-dir", str(work), "--adaptor", "whisper", "--steps", "export",
                                "--weights-dir", str(tmp_path / "export")]) == 0
     manifest = embedded.read_manifest(tmp_path / "export")

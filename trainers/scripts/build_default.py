@@ -632,6 +632,9 @@ def step_export(work: Path, weights_dir: Path | None = None, adaptor_from: Path 
 
     from trainers.stages.lexicon_readout import LexiconReadout, lexicon_readout_model
 
+    if adaptor_from is not None and _whisper_mode(work):
+        raise ValueError(f"{work / 'init'} was made for the Whisper read-out, whose adaptor is Whisper's own decoder: "
+                         "--adaptor-from takes a trained adaptor; use another --work-dir")
     source_manifest = {}
     if adaptor_from is not None and (adaptor_from / "manifest.json").is_file():
         source_manifest = json.loads((adaptor_from / "manifest.json").read_text())
