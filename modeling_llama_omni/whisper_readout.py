@@ -39,24 +39,13 @@ from torch import nn
 from .configuration_llama_omni import WHISPER_READOUT_DECODING, check_whisper_readout_settings
 
 
-def _bytes_of_token_strings() -> dict[str, int]:
-    """GPT-2's byte-level alphabet (the characters Whisper's and most BPE vocabularies spell bytes with) -> byte."""
-    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), 256)]
-    codes = printable[:]
-    extra = 0
-    for b in range(256):
-        if b not in printable:
-            printable.append(b)
-            codes.append(256 + extra)
-            extra += 1
-    return {chr(c): b for b, c in zip(printable, codes)}
-
-
 def whisper_token_bytes(tokenizer, vocab_size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Each token's bytes of a byte-level BPE tokenizer (Whisper's) over a model vocabulary of `vocab_size` ids:
     `(bytes, offsets)`, token `t` being `bytes[offsets[t]:offsets[t + 1]]`; special tokens (and ids the tokenizer
     does not have, e.g. Whisper's timestamps) have no bytes."""
-    alphabet = _bytes_of_token_strings()
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+    alphabet = {character: byte for byte, character in bytes_to_unicode().items()}  # GPT-2's byte-level spelling
     special = set(getattr(tokenizer, "all_special_ids", []))
     known = len(tokenizer)
     chunks, offsets = [], [0]
@@ -130,13 +119,14 @@ class LlamaOmniWhisperReadoutAdaptor(nn.Module):
         self.register_buffer("token_offsets", torch.zeros(settings["vocab_size"] + 1, dtype=torch.int64))
         self.register_buffer("llm_tokenizer_json", torch.zeros(settings["tokenizer_bytes"], dtype=torch.uint8))
         self._tokenizer = None
-        self._int8 = None  # (the weights' addresses, the int8 projections of `_int8_projections`)
+        self._token_texts = None  # each Whisper token's bytes, from `token_bytes` / `token_offsets`
+        self._maps = None  # (what they were built from, the linear maps of `_projections`)
         self._loading = threading.Lock()
         self.register_load_state_dict_post_hook(lambda module, incompatible: module.reset_tokenizer())
 
-    def __getstate__(self) -> dict[str, Any]:  # copies and pickles leave the tokenizer, int8 copies and lock behind
+    def __getstate__(self) -> dict[str, Any]:  # copies and pickles leave the derived tables, maps and lock behind
         state = self.__dict__.copy()
-        state["_tokenizer"], state["_int8"] = None, None
+        state["_tokenizer"], state["_token_texts"], state["_maps"] = None, None, None
         state.pop("_loading", None)
         return state
 
@@ -149,16 +139,18 @@ class LlamaOmniWhisperReadoutAdaptor(nn.Module):
         return self.decoder.embed_tokens.weight.dtype
 
     def reset_tokenizer(self) -> None:
-        """Drops the LLM tokenizer built from `llm_tokenizer_json` and the int8 copies of the weights (rebuilt at the
-        next read-out): call it after changing that buffer or the weights in place."""
+        """Drops what is derived from the buffers and weights (the LLM tokenizer, the token bytes, the decoder's
+        linear maps; rebuilt at the next read-out): call it after changing them in place."""
         self._tokenizer = None
-        self._int8 = None
+        self._token_texts = None
+        self._maps = None
 
     def prepare(self) -> None:
-        """Builds now what the first read-out would otherwise build and wait for: the LLM tokenizer and, on the CPU
-        with `int8_on_cpu`, the int8 copies of the decoder (a fraction of a second). `inference.load_model` calls it;
-        call it again after moving the model to another device."""
+        """Builds now what the first read-out would otherwise build and wait for: the LLM tokenizer, the token bytes
+        and the decoder's linear maps (on the CPU with `int8_on_cpu`, its int8 copies: a fraction of a second).
+        `inference.load_model` calls it; call it again after moving the model to another device."""
         self._llm_tokenizer()
+        self._token_table()
         self._projections()
 
     def forward(self, *args, **kwargs):
@@ -212,6 +204,15 @@ class LlamaOmniWhisperReadoutAdaptor(nn.Module):
                 self._tokenizer = Tokenizer.from_str(self.llm_tokenizer_json.cpu().numpy().tobytes().decode("utf-8"))
             return self._tokenizer
 
+    def _token_table(self) -> list[bytes]:
+        """Each Whisper token id's bytes (from `token_bytes` / `token_offsets`), built once."""
+        with self._loading:
+            if self._token_texts is None:
+                offsets = self.token_offsets.tolist()
+                data = self.token_bytes.cpu().numpy().tobytes()
+                self._token_texts = [data[a:b] for a, b in zip(offsets[:-1], offsets[1:])]
+            return self._token_texts
+
     def pad_features(self, input_features: torch.Tensor, feature_attention_mask: torch.Tensor | None,
                      max_frames: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Each clip's log-mel features `(batch, mel, frames)` followed by `pad_seconds` of silence (at most
@@ -250,18 +251,23 @@ class LlamaOmniWhisperReadoutAdaptor(nn.Module):
         """Each layer's linear maps as callables `(query+key+value, out, cross query, cross out, fc1, fc2)` and the
         projection onto the text tokens and the end of text. The query, key and value projections are one matrix
         product (Whisper's key has no bias): a read-out is a few dozen steps of one token, each memory-bound. On the
-        CPU with `int8_on_cpu`, they are int8 dynamically quantized copies (`_int8_projections`)."""
-        eot = int(self.settings["eot_id"])
-        if self.settings["int8_on_cpu"] and self.decoder.embed_tokens.weight.device.type == "cpu":
-            quantized = self._int8_projections()
-            if quantized is not None:
-                return quantized
-        layers = []
-        for layer in self.decoder.layers:
-            weight, bias = self._fused_query_key_value(layer)
-            layers.append((partial(F.linear, weight=weight, bias=bias), layer.self_attn.out_proj,
-                           layer.encoder_attn.q_proj, layer.encoder_attn.out_proj, layer.fc1, layer.fc2))
-        return layers, partial(F.linear, weight=self.decoder.embed_tokens.weight[: eot + 1])
+        CPU with `int8_on_cpu`, they are int8 dynamically quantized copies (`_int8_projections`). Built once per
+        weights (their addresses), device and setting."""
+        int8 = bool(self.settings["int8_on_cpu"]) and self.decoder.embed_tokens.weight.device.type == "cpu"
+        key = (int8, tuple(p.data_ptr() for p in self.decoder.parameters()))
+        if self._maps is not None and self._maps[0] == key:
+            return self._maps[1]
+        maps = self._int8_projections() if int8 else None
+        if maps is None:  # float (also where this torch cannot quantize)
+            layers = []
+            for layer in self.decoder.layers:
+                weight, bias = self._fused_query_key_value(layer)
+                layers.append((partial(F.linear, weight=weight, bias=bias), layer.self_attn.out_proj,
+                               layer.encoder_attn.q_proj, layer.encoder_attn.out_proj, layer.fc1, layer.fc2))
+            eot = int(self.settings["eot_id"])
+            maps = layers, partial(F.linear, weight=self.decoder.embed_tokens.weight[: eot + 1])
+        self._maps = (key, maps)
+        return maps
 
     @staticmethod
     def _fused_query_key_value(layer: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
@@ -271,12 +277,9 @@ class LlamaOmniWhisperReadoutAdaptor(nn.Module):
         return weight, bias
 
     def _int8_projections(self) -> tuple[list[tuple[Callable, ...]], Callable] | None:
-        """`_projections` as int8 dynamically quantized linear layers (weights per row in int8, activations
-        quantized on the fly), built once per weights: a quarter of the bytes to read each step, so about 1.7 times
-        faster on a CPU, the transcripts barely changed. None where this torch cannot quantize."""
-        key = tuple(p.data_ptr() for p in self.decoder.parameters())
-        if self._int8 is not None and self._int8[0] == key:
-            return self._int8[1]
+        """`_projections` as int8 dynamically quantized linear layers (weights in int8, activations quantized on the
+        fly): a quarter of the bytes to read each step, the transcripts barely changed. None where this torch cannot
+        quantize."""
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # torch.ao.quantization announces its move to torchao
@@ -302,8 +305,7 @@ class LlamaOmniWhisperReadoutAdaptor(nn.Module):
                 projection = quantize(self.decoder.embed_tokens.weight[: eot + 1], None)
         except (ImportError, RuntimeError, AttributeError):
             return None
-        self._int8 = (key, (layers, projection))
-        return self._int8[1]
+        return layers, projection
 
     def _step(self, ids: torch.Tensor, position: int, cache: list[list[torch.Tensor | None]],
               cross: list[tuple[torch.Tensor, torch.Tensor]], layers: list[tuple[Callable, ...]]) -> torch.Tensor:
@@ -363,10 +365,8 @@ class LlamaOmniWhisperReadoutAdaptor(nn.Module):
 
     def transcript(self, token_ids: list[int]) -> str:
         """The text of Whisper token ids (from the adaptor's byte table), stripped."""
-        offsets = self.token_offsets.tolist()
-        data = self.token_bytes.cpu().numpy().tobytes()
-        return b"".join(data[offsets[t] : offsets[t + 1]] for t in token_ids if 0 <= t < len(offsets) - 1).decode(
-            "utf-8", errors="replace").strip()
+        table = self._token_table()
+        return b"".join(table[t] for t in token_ids if 0 <= t < len(table)).decode("utf-8", errors="replace").strip()
 
     @torch.no_grad()
     def read_out_texts(self, encoder_hidden_states: torch.FloatTensor,

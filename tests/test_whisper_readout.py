@@ -188,9 +188,9 @@ def test_on_the_cpu_the_decoder_can_run_int8_copies_of_its_linear_layers():
 
     model, _, _, _ = readout_model(repeat_ngram=0)
     adaptor = model.model.speech_adaptor
-    assert adaptor.settings["int8_on_cpu"] and adaptor._int8 is None and adaptor._tokenizer is None
+    assert adaptor.settings["int8_on_cpu"] and adaptor._maps is None and adaptor._tokenizer is None
     prepare_adaptor(model)  # what load_model does: nothing left to build at the first answer
-    assert adaptor._int8 is not None and adaptor._tokenizer is not None
+    assert adaptor._maps is not None and adaptor._tokenizer is not None
     layers, project = adaptor._projections()
     assert adaptor._projections()[1] is project  # kept
     adaptor.settings["int8_on_cpu"] = False
